@@ -1,0 +1,204 @@
+import { lookup } from 'node:dns'
+import { closeSync, existsSync, renameSync } from 'node:fs'
+import { SocketAddress, isIP, type ListenOptions, type Server } from 'node:net'
+import { basename, dirname, join, resolve } from 'node:path'
+import { encodeName, type FdAddress, type InheritedFd } from './fds.js'
+import { debug } from './log.js'
+
+/** `server.listen()` options, plus the name of an inherited fd to take (systemd `FileDescriptorName=`). */
+export type ReloadListenOptions = ListenOptions & { fdName?: string }
+
+/** A listening server whose socket the next generation inherits. */
+export interface Binding {
+  server: Server
+  /** -1 where the platform gives no fd (Windows). */
+  fd: number
+  name: string
+  /** Set for a unix socket path, which only the last generation removes. */
+  path: string | undefined
+}
+
+interface Call {
+  options: ReloadListenOptions
+  callback: (() => void) | undefined
+  /** A handle, or an fd the app opened itself: listened on as given, still handed over. */
+  passthrough: boolean
+}
+
+type Target = { kind: 'tcp', hosts: string[], port: number } | { kind: 'unix', path: string }
+
+// Node treats a string that is a number as a port, and any other string as a pipe path.
+function isPort (value: unknown): boolean {
+  return typeof value === 'number' || (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)))
+}
+
+/** Reads `listen()` arguments the way `net.Server.listen` does. */
+export function normalizeListenArgs (args: unknown[]): Call {
+  const rest = [...args]
+  const callback = typeof rest.at(-1) === 'function' ? rest.pop() as () => void : undefined
+  const [first, second, third] = rest
+  if (first !== null && typeof first === 'object') {
+    const o = first as Record<string, unknown>
+    if ('_handle' in o || o.fd !== undefined || o.handle !== undefined) return { options: o as ReloadListenOptions, callback, passthrough: true }
+    return { options: { ...o } as ReloadListenOptions, callback, passthrough: false }
+  }
+  if (typeof first === 'string' && !isPort(first)) {
+    return { options: { path: first, backlog: second as number | undefined }, callback, passthrough: false }
+  }
+  const options: ReloadListenOptions = { port: first === undefined || first === null ? 0 : Number(first) }
+  if (typeof second === 'string') {
+    options.host = second
+    if (typeof third === 'number') options.backlog = third
+  } else if (typeof second === 'number') {
+    options.backlog = second
+  }
+  return { options, callback, passthrough: false }
+}
+
+function canonicalIp (host: string): string {
+  const family = isIP(host)
+  if (family === 0) return host
+  return new SocketAddress({ address: host, family: family === 6 ? 'ipv6' : 'ipv4' }).address
+}
+
+function matches (address: FdAddress | undefined, target: Target): boolean {
+  if (address === undefined) return false
+  if (address.kind === 'unix') return target.kind === 'unix' && address.path === target.path
+  if (target.kind === 'unix') return false
+  return target.hosts.includes(address.host) && (target.port === 0 ? address.anyPort : address.port === target.port)
+}
+
+/**
+ * Listen-or-inherit for every server of this generation: a `listen()` on an address that an inherited
+ * listener has takes that listener (`listen({ fd })`) instead of binding anew.
+ */
+export class Listeners {
+  readonly #inherited: InheritedFd[]
+  readonly #bindings = new Set<Binding>()
+  #pending = 0
+  readonly #onSettled: () => void
+  readonly #onError: (err: Error) => void
+
+  constructor (inherited: InheritedFd[], hooks: { settled: () => void, error: (err: Error) => void }) {
+    this.#inherited = inherited
+    this.#onSettled = hooks.settled
+    this.#onError = hooks.error
+  }
+
+  get bindings (): Binding[] { return [...this.#bindings] }
+  get pending (): number { return this.#pending }
+
+  /** Calls `original` (the server's own `listen`) with an inherited fd where one matches, else as asked. */
+  listen<S extends Server>(server: S, original: (...args: unknown[]) => unknown, args: unknown[]): S {
+    const call = normalizeListenArgs(args)
+    if (call.callback !== undefined) server.once('listening', call.callback)
+    this.#pending++
+    const { fdName, ...options } = call.options
+    const target = call.passthrough ? undefined : this.#target(options)
+    const settle = (err?: Error): void => {
+      server.off('error', onError)
+      server.off('listening', onListening)
+      this.#pending--
+      if (err === undefined) this.#onSettled()
+      else this.#onError(err)
+    }
+    const onError = (err: Error): void => {
+      settle(err)
+      // Ours was the only listener: without it the app would have crashed, so it still does.
+      if (server.listenerCount('error') === 0) throw err
+    }
+    let claimed: InheritedFd | undefined
+    let unixPath: string | undefined
+    const onListening = (): void => {
+      if (unixPath !== undefined && claimed === undefined && options.path !== unixPath) {
+        renameSync(options.path as string, unixPath)
+        // address() reports the path it was bound at; the socket now lives at the asked-for path.
+        Reflect.set(server, '_pipeName', unixPath)
+      } else if (unixPath !== undefined) {
+        Reflect.set(server, '_pipeName', unixPath)
+      }
+      this.#record(server, claimed, target, unixPath)
+      settle()
+    }
+    server.prependOnceListener('listening', onListening)
+    server.prependOnceListener('error', onError)
+    const bind = (target: Target | undefined): void => {
+      if (target === undefined) { original.call(server, ...args.filter((a) => a !== call.callback)); return }
+      claimed = this.#claim(target, fdName)
+      if (target.kind === 'unix') unixPath = target.path
+      if (claimed !== undefined) {
+        debug('listen %s: inherited fd %d (%s)', JSON.stringify(options), claimed.fd, claimed.name)
+        original.call(server, { fd: claimed.fd, backlog: options.backlog, signal: options.signal })
+      } else if (unixPath !== undefined && !unixPath.startsWith('\0') && !existsSync(unixPath)) {
+        // libuv unlinks a bound path when its handle closes, which would pull the socket out from under
+        // the next generation at handover. Bound under a temporary name and renamed, the handle keeps
+        // only the temporary name.
+        const temporary = join(dirname(unixPath), `.${basename(unixPath).slice(0, 40)}.${process.pid}.${Date.now() % 1e6}`)
+        original.call(server, { ...options, path: temporary })
+        options.path = temporary
+      } else {
+        original.call(server, options)
+      }
+    }
+    if (target?.kind === 'tcp' && target.hosts.length === 0) {
+      lookup(options.host as string, { all: true }, (err, found) => {
+        if (err !== null) { original.call(server, options); return }
+        bind({ ...target, hosts: found.map((a) => canonicalIp(a.address)) })
+      })
+    } else {
+      bind(target)
+    }
+    return server
+  }
+
+  /** Closes every inherited fd no server took, so a port the new code no longer uses is released. */
+  closeUnclaimed (): string[] {
+    const closed: string[] = []
+    for (const fd of this.#inherited) {
+      if (fd.claimed) continue
+      fd.claimed = true
+      try { closeSync(fd.fd) } catch (err) { debug('closing unclaimed fd %d: %s', fd.fd, err) }
+      closed.push(fd.name)
+    }
+    return closed
+  }
+
+  #target (options: ListenOptions): Target | undefined {
+    if (typeof options.path === 'string') {
+      // An abstract socket has no file to keep; hand it over all the same, by name.
+      return { kind: 'unix', path: options.path.startsWith('\0') ? options.path : resolve(options.path) }
+    }
+    if (!isPort(options.port) && options.port !== undefined) return undefined
+    const port = Number(options.port ?? 0)
+    const host = options.host
+    if (host === undefined || host === '') return { kind: 'tcp', hosts: ['::', '0.0.0.0'], port }
+    if (isIP(host) !== 0) return { kind: 'tcp', hosts: [canonicalIp(host)], port }
+    return { kind: 'tcp', hosts: [], port }
+  }
+
+  #claim (target: Target, fdName: string | undefined): InheritedFd | undefined {
+    const free = this.#inherited.filter((fd) => !fd.claimed)
+    const fd = fdName !== undefined
+      ? free.find((f) => f.name === fdName)
+      : free.find((f) => matches(f.address, target)) ?? free.find((f) => f.address === undefined)
+    if (fd !== undefined) fd.claimed = true
+    return fd
+  }
+
+  #record (server: Server, claimed: InheritedFd | undefined, target: Target | undefined, path: string | undefined): void {
+    const handle = Reflect.get(server, '_handle') as { fd?: number } | null
+    const fd = typeof handle?.fd === 'number' ? handle.fd : -1
+    let name = claimed?.name
+    if (name === undefined) {
+      const address = server.address()
+      if (path !== undefined) name = encodeName({ kind: 'unix', path })
+      else if (address !== null && typeof address === 'object') {
+        name = encodeName({ kind: 'tcp', host: address.address, port: address.port, anyPort: target?.kind === 'tcp' && target.port === 0 })
+      } else name = 'unknown'
+    }
+    const binding: Binding = { server, fd, name, path }
+    this.#bindings.add(binding)
+    server.once('close', () => this.#bindings.delete(binding))
+    debug('listening fd=%d name=%s', fd, name)
+  }
+}

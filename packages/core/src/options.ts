@@ -1,0 +1,149 @@
+import { constants } from 'node:os'
+import { ReloadError } from './errors.js'
+import type { Logger } from './log.js'
+
+/** Options of {@link reloader}. Every time is in milliseconds. */
+export interface ReloadOptions {
+  /**
+   * The signal that starts a handover, or `false` to start one only through `upgrade()`.
+   * @default 'SIGHUP'
+   */
+  signal?: NodeJS.Signals | false
+  /**
+   * Signals that drain this generation and exit, or `false` to leave them to the app.
+   * A second one while draining exits at once.
+   * @default ['SIGTERM', 'SIGINT']
+   */
+  shutdownSignals?: NodeJS.Signals[] | false
+  /**
+   * How long a new generation may take to become ready before it is killed and the old one keeps serving.
+   * @default 60000
+   */
+  readyTimeout?: number
+  /**
+   * How long a draining generation waits for its requests before it cuts what is left and exits.
+   * @default 30000
+   */
+  drainTimeout?: number
+  /**
+   * How long a keep-alive socket that is idle when the drain starts stays open for a last request.
+   * Defaults to each server's own `keepAliveTimeout` (5 s in Node), the time its clients were promised.
+   */
+  idleGrace?: number
+  /**
+   * After a shutdown signal, keep serving this long before draining, so load balancers notice first.
+   * @default 0
+   */
+  shutdownDelay?: number
+  /**
+   * Report ready as soon as every server listens. Set `false` for async warm-up, then call `ready()`.
+   * @default true
+   */
+  autoReady?: boolean
+  /** A file that holds the pid of the generation that is serving, rewritten atomically on each handover. */
+  pidFile?: string
+  /**
+   * Where reload logs its events: a pino-style logger, `console`, or `false` for silence.
+   * @default one line per event on stderr
+   */
+  logger?: Logger | Console | false
+  /**
+   * Call `process.exit()` when a drain finishes. Set `false` to exit on your own after the `exit` event.
+   * @default true
+   */
+  exit?: boolean
+  /**
+   * Working directory of new generations. Defaults to `$PWD` when it is the current directory by
+   * another path (a `current` symlink that a deploy moves), else `process.cwd()`.
+   */
+  cwd?: string
+}
+
+/** The defaults of {@link ReloadOptions}. */
+export const defaults = Object.freeze({
+  signal: 'SIGHUP' as NodeJS.Signals | false,
+  shutdownSignals: Object.freeze(['SIGTERM', 'SIGINT']) as readonly NodeJS.Signals[] | false,
+  readyTimeout: 60_000,
+  drainTimeout: 30_000,
+  shutdownDelay: 0,
+  autoReady: true,
+  exit: true
+})
+
+export type ResolvedOptions = Omit<Required<ReloadOptions>, 'idleGrace' | 'pidFile' | 'logger' | 'cwd' | 'shutdownSignals'> & {
+  idleGrace: number | undefined
+  pidFile: string | undefined
+  logger: Logger | Console | false | undefined
+  cwd: string | undefined
+  shutdownSignals: readonly NodeJS.Signals[] | false
+}
+
+const known = new Set(['signal', 'shutdownSignals', 'readyTimeout', 'drainTimeout', 'idleGrace', 'shutdownDelay',
+  'autoReady', 'pidFile', 'logger', 'exit', 'cwd'])
+
+function show (value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`
+  if (typeof value === 'function') return 'a function'
+  try { return JSON.stringify(value) ?? String(value) } catch { return String(value) }
+}
+
+function invalid (name: string, should: string, value: unknown): ReloadError {
+  return new ReloadError('ERR_RELOAD_INVALID_OPTION', `${name} option should be ${should}, instead got ${show(value)}`)
+}
+
+function isSignal (value: unknown): value is NodeJS.Signals {
+  return typeof value === 'string' && value in constants.signals
+}
+
+function checkTime (name: string, value: unknown, min: number): void {
+  if (value === undefined) return
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw invalid(name, `a number of milliseconds >= ${min}`, value)
+  }
+}
+
+/**
+ * Checks `options` and fills the gaps from {@link defaults}.
+ * @throws {ReloadError} `ERR_RELOAD_INVALID_OPTION`, naming the option and the value it got.
+ */
+export function resolveOptions (options: ReloadOptions = {}): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw invalid('reload', 'an object', options)
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw invalid(key, `one of ${[...known].join(', ')} (unknown option)`, (options as Record<string, unknown>)[key])
+  }
+  const o = options as Record<string, unknown>
+  if (o.signal !== undefined && o.signal !== false && !isSignal(o.signal)) throw invalid('signal', "a signal name such as 'SIGHUP', or false", o.signal)
+  if (o.shutdownSignals !== undefined && o.shutdownSignals !== false &&
+    !(Array.isArray(o.shutdownSignals) && o.shutdownSignals.every(isSignal))) {
+    throw invalid('shutdownSignals', "an array of signal names such as ['SIGTERM'], or false", o.shutdownSignals)
+  }
+  checkTime('readyTimeout', o.readyTimeout, 1)
+  checkTime('drainTimeout', o.drainTimeout, 0)
+  checkTime('idleGrace', o.idleGrace, 0)
+  checkTime('shutdownDelay', o.shutdownDelay, 0)
+  for (const name of ['autoReady', 'exit']) {
+    if (o[name] !== undefined && typeof o[name] !== 'boolean') throw invalid(name, 'a boolean', o[name])
+  }
+  for (const name of ['pidFile', 'cwd']) {
+    if (o[name] !== undefined && (typeof o[name] !== 'string' || o[name] === '')) throw invalid(name, 'a non-empty path', o[name])
+  }
+  if (o.logger !== undefined && o.logger !== false) {
+    const l = o.logger as Record<string, unknown> | null
+    if (l === null || typeof l !== 'object' || !['info', 'warn', 'error'].every((m) => typeof l[m] === 'function')) {
+      throw invalid('logger', 'a logger with info, warn and error methods, console, or false', o.logger)
+    }
+  }
+  return {
+    signal: options.signal ?? defaults.signal,
+    shutdownSignals: options.shutdownSignals ?? defaults.shutdownSignals,
+    readyTimeout: options.readyTimeout ?? defaults.readyTimeout,
+    drainTimeout: options.drainTimeout ?? defaults.drainTimeout,
+    idleGrace: options.idleGrace,
+    shutdownDelay: options.shutdownDelay ?? defaults.shutdownDelay,
+    autoReady: options.autoReady ?? defaults.autoReady,
+    pidFile: options.pidFile,
+    logger: options.logger,
+    exit: options.exit ?? defaults.exit,
+    cwd: options.cwd
+  }
+}

@@ -1,0 +1,98 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import type { Socket } from 'node:net'
+import { ReloadError } from './errors.js'
+import { LISTEN_FDS_START, listenEnv } from './fds.js'
+import { debug } from './log.js'
+
+/** How to start the next generation. */
+export interface SpawnOptions {
+  fds: number[]
+  names: string[]
+  generation: number
+  readyTimeout: number
+  cwd: string
+  /** Aborting kills the child and rejects with `ERR_RELOAD_DRAINING`. */
+  signal: AbortSignal
+}
+
+// LISTEN_PID must be the child's own pid, which a parent cannot know before the fork. The shell knows
+// it ($$) and exec keeps it.
+const withOwnPid = 'export LISTEN_PID=$$; exec "$0" "$@"'
+
+/** How long a child that failed gets to drain what it took before it is killed. */
+const KILL_GRACE = 5000
+
+function stop (child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  child.kill('SIGTERM')
+  setTimeout(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') }, KILL_GRACE).unref()
+}
+
+/**
+ * Starts the same program again, with `fds` as its fds 3, 4, … and a socket after them on which it says
+ * it is ready. Resolves with the child once it is; otherwise kills it and rejects with a coded error.
+ */
+export function spawnGeneration (options: SpawnOptions): Promise<ChildProcess> {
+  const readyFd = LISTEN_FDS_START + options.fds.length
+  const env = { ...process.env, ...listenEnv(options.names, readyFd, options.generation) }
+  Reflect.deleteProperty(env, 'LISTEN_PID')
+  const argv = [...process.execArgv, ...process.argv.slice(1)]
+  debug('spawn %s %o fds=%o', process.execPath, argv, options.fds)
+  const child = spawn('/bin/sh', ['-c', withOwnPid, process.execPath, ...argv], {
+    stdio: ['inherit', 'inherit', 'inherit', ...options.fds, 'pipe'],
+    env,
+    cwd: options.cwd
+  })
+  const pipe = child.stdio[readyFd] as Socket | null | undefined
+  return new Promise((resolve, reject) => {
+    let buffer = ''
+    const finish = (err?: ReloadError): void => {
+      clearTimeout(timer)
+      options.signal.removeEventListener('abort', onAbort)
+      child.off('exit', onExit)
+      child.off('error', onError)
+      pipe?.off('data', onData)
+      pipe?.destroy()
+      if (err === undefined) { resolve(child); return }
+      stop(child)
+      reject(err)
+    }
+    const onData = (chunk: string): void => {
+      buffer += chunk
+      let end: number
+      while ((end = buffer.indexOf('\n')) !== -1) {
+        const line = buffer.slice(0, end)
+        buffer = buffer.slice(end + 1)
+        if (line === 'READY=1') { finish(); return }
+        if (line.startsWith('ERROR=')) {
+          finish(new ReloadError('ERR_RELOAD_CHILD_FAILED',
+            `new generation (pid ${child.pid}) failed before it was ready: ${line.slice(6)}; fix it and reload again`))
+          return
+        }
+      }
+    }
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      finish(new ReloadError('ERR_RELOAD_CHILD_EXITED',
+        `new generation (pid ${child.pid}) exited with ${signal ?? `code ${code}`} before it was ready; ` +
+        'see its output above, fix it and reload again'))
+    }
+    const onError = (err: Error): void => {
+      finish(new ReloadError('ERR_RELOAD_SPAWN_FAILED',
+        `could not start the new generation (${err.message}); check that /bin/sh and ${process.execPath} exist`, { cause: err }))
+    }
+    const timer = setTimeout(() => {
+      finish(new ReloadError('ERR_RELOAD_READY_TIMEOUT',
+        `new generation (pid ${child.pid}) was not ready within readyTimeout (${options.readyTimeout} ms); ` +
+        'it must listen (or call ready()) in time: raise readyTimeout or find what blocks its start-up'))
+    }, options.readyTimeout)
+    const onAbort = (): void => {
+      finish(new ReloadError('ERR_RELOAD_DRAINING', `handover to pid ${child.pid} abandoned: this generation is shutting down`))
+    }
+    options.signal.addEventListener('abort', onAbort, { once: true })
+    pipe?.setEncoding('utf8')
+    pipe?.on('data', onData)
+    pipe?.on('error', (err) => debug('ready pipe: %s', err))
+    child.once('exit', onExit)
+    child.once('error', onError)
+  })
+}
