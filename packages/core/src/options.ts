@@ -17,17 +17,20 @@ export interface ReloadOptions {
   shutdownSignals?: NodeJS.Signals[] | false
   /**
    * How long a new generation may take to become ready before it is killed and the old one keeps serving.
+   * `RELOAD_READY_TIMEOUT` sets it from the environment.
    * @default 60000
    */
   readyTimeout?: number
   /**
    * How long a draining generation waits for its requests before it cuts what is left and exits.
+   * `RELOAD_DRAIN_TIMEOUT` sets it from the environment.
    * @default 30000
    */
   drainTimeout?: number
   /**
    * How long a keep-alive socket that is idle when the drain starts stays open for a last request.
    * Defaults to each server's own `keepAliveTimeout` (5 s in Node), the time its clients were promised.
+   * `RELOAD_IDLE_GRACE` sets it from the environment.
    */
   idleGrace?: number
   /**
@@ -102,6 +105,18 @@ function checkTime (name: string, value: unknown, min: number): void {
   }
 }
 
+// Operators tune these without touching code; an option set in code wins over the environment.
+const fromEnv = { readyTimeout: 'RELOAD_READY_TIMEOUT', drainTimeout: 'RELOAD_DRAIN_TIMEOUT', idleGrace: 'RELOAD_IDLE_GRACE' } as const
+
+function envTime (option: keyof typeof fromEnv, min: number): number | undefined {
+  const name = fromEnv[option]
+  const text = process.env[name]
+  if (text === undefined || text === '') return undefined
+  const value = Number(text)
+  if (!Number.isFinite(value) || value < min) throw invalid(`${option} (from ${name})`, `a number of milliseconds >= ${min}`, text)
+  return value
+}
+
 /**
  * Checks `options` and fills the gaps from {@link defaults}.
  * @throws {ReloadError} `ERR_RELOAD_INVALID_OPTION`, naming the option and the value it got.
@@ -136,9 +151,9 @@ export function resolveOptions (options: ReloadOptions = {}): ResolvedOptions {
   return {
     signal: options.signal ?? defaults.signal,
     shutdownSignals: options.shutdownSignals ?? defaults.shutdownSignals,
-    readyTimeout: options.readyTimeout ?? defaults.readyTimeout,
-    drainTimeout: options.drainTimeout ?? defaults.drainTimeout,
-    idleGrace: options.idleGrace,
+    readyTimeout: options.readyTimeout ?? envTime('readyTimeout', 1) ?? defaults.readyTimeout,
+    drainTimeout: options.drainTimeout ?? envTime('drainTimeout', 0) ?? defaults.drainTimeout,
+    idleGrace: options.idleGrace ?? envTime('idleGrace', 0),
     shutdownDelay: options.shutdownDelay ?? defaults.shutdownDelay,
     autoReady: options.autoReady ?? defaults.autoReady,
     pidFile: options.pidFile,

@@ -154,7 +154,6 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     const bindings = this.#listeners.bindings.filter((b) => b.fd >= 0)
     const started = performance.now()
     this.#upgrade = new AbortController()
-    this.#log.info({ generation, listeners: bindings.length }, `starting generation ${generation}`)
     let child
     try {
       child = await spawnGeneration({
@@ -163,7 +162,8 @@ export class Reloader extends EventEmitter<ReloadEvents> {
         generation,
         readyTimeout: this.#options.readyTimeout,
         cwd: this.#cwd,
-        signal: this.#upgrade.signal
+        signal: this.#upgrade.signal,
+        onSpawn: (pid) => this.#log.info({ pid, listeners: bindings.length }, `starting generation ${generation}`)
       })
     } catch (err) {
       const error = err as ReloadError
@@ -238,7 +238,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       this.#log.warn({ signal }, `${signal} ignored: ${why}`)
       return
     }
-    this.#log.info({ signal }, `${signal} received`)
+    this.#log.info({}, `${signal} received`)
     this.upgrade().catch(() => {})
   }
 
@@ -253,7 +253,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       this.#log.info({ signal }, `${signal} received while draining; send it again to exit now`)
       return
     }
-    this.#log.info({ signal }, `${signal} received`)
+    this.#log.info({}, `${signal} received`)
     void this.#retire('shutdown')
   }
 

@@ -13,6 +13,8 @@ export interface SpawnOptions {
   cwd: string
   /** Aborting kills the child and rejects with `ERR_RELOAD_DRAINING`. */
   signal: AbortSignal
+  /** Told the child's pid as soon as it exists. */
+  onSpawn?: (pid: number) => void
 }
 
 // LISTEN_PID must be the child's own pid, which a parent cannot know before the fork. The shell knows
@@ -43,6 +45,7 @@ export function spawnGeneration (options: SpawnOptions): Promise<ChildProcess> {
     env,
     cwd: options.cwd
   })
+  if (child.pid !== undefined) options.onSpawn?.(child.pid)
   const pipe = child.stdio[readyFd] as Socket | null | undefined
   return new Promise((resolve, reject) => {
     let buffer = ''
