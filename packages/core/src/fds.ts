@@ -72,6 +72,8 @@ export function takeInheritance (env: NodeJS.ProcessEnv = process.env, pid = pro
   }
   let names = vars.LISTEN_FDNAMES?.split(':') ?? []
   if (names.length !== count) names = Array.from({ length: count }, () => 'unknown')
+  // systemd-socket-activate without --fdname passes an empty LISTEN_FDNAMES; systemd's own default is 'unknown'.
+  names = names.map((name) => name === '' ? 'unknown' : name)
   const fds = names.map((name, i) => ({ fd: LISTEN_FDS_START + i, name, address: decodeName(name), claimed: false }))
   const readyFd = vars.RELOAD_READY_FD === undefined ? undefined : Number(vars.RELOAD_READY_FD)
   const generation = Number(vars.RELOAD_GENERATION ?? 1)

@@ -75,6 +75,7 @@ function matches (address: FdAddress | undefined, target: Target): boolean {
 export class Listeners {
   readonly #inherited: InheritedFd[]
   readonly #bindings = new Set<Binding>()
+  readonly #paths = new Set<string>()
   #pending = 0
   readonly #onSettled: () => void
   readonly #onError: (err: Error) => void
@@ -87,6 +88,8 @@ export class Listeners {
 
   get bindings (): Binding[] { return [...this.#bindings] }
   get pending (): number { return this.#pending }
+  /** Unix socket paths this generation listened on, whether or not their servers have closed since. */
+  get paths (): string[] { return [...this.#paths] }
 
   /** Calls `original` (the server's own `listen`) with an inherited fd where one matches, else as asked. */
   listen<S extends Server>(server: S, original: (...args: unknown[]) => unknown, args: unknown[]): S {
@@ -197,6 +200,7 @@ export class Listeners {
       } else name = 'unknown'
     }
     const binding: Binding = { server, fd, name, path }
+    if (path !== undefined && !path.startsWith('\0')) this.#paths.add(path)
     this.#bindings.add(binding)
     server.once('close', () => this.#bindings.delete(binding))
     debug('listening fd=%d name=%s', fd, name)

@@ -323,10 +323,9 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   // Only the last generation removes the socket paths and the pid file: at a handover they are the next one's.
   #removeFiles (): void {
     if (this.#options.pidFile !== undefined) removePidFile(this.#options.pidFile)
-    for (const binding of this.#listeners.bindings) {
-      if (binding.path === undefined || binding.path.startsWith('\0')) continue
+    for (const path of this.#listeners.paths) {
       try {
-        if (statSync(binding.path).isSocket()) rmSync(binding.path)
+        if (statSync(path).isSocket()) rmSync(path)
       } catch {}
     }
   }

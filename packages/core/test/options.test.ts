@@ -1,0 +1,53 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { defaults, resolveOptions } from '../src/options.js'
+import { ReloadError } from '../src/errors.js'
+
+describe('resolveOptions()', () => {
+  afterEach(() => {
+    delete process.env.RELOAD_READY_TIMEOUT
+    delete process.env.RELOAD_DRAIN_TIMEOUT
+  })
+
+  it('fills every gap from the exported defaults', () => {
+    expect(resolveOptions()).toEqual({ ...defaults, idleGrace: undefined, pidFile: undefined, logger: undefined, cwd: undefined })
+    expect(defaults).toEqual({
+      signal: 'SIGHUP', shutdownSignals: ['SIGTERM', 'SIGINT'], readyTimeout: 60_000, drainTimeout: 30_000, shutdownDelay: 0, autoReady: true, exit: true
+    })
+  })
+
+  it('keeps an explicit 0 and false', () => {
+    const o = resolveOptions({ drainTimeout: 0, idleGrace: 0, signal: false, shutdownSignals: false, autoReady: false })
+    expect([o.drainTimeout, o.idleGrace, o.signal, o.shutdownSignals, o.autoReady]).toEqual([0, 0, false, false, false])
+  })
+
+  it.each([
+    [{ readyTimeout: 0 }, "readyTimeout option should be a number of milliseconds >= 1, instead got 0"],
+    [{ drainTimeout: -1 }, 'drainTimeout option should be a number of milliseconds >= 0, instead got -1'],
+    [{ drainTimeout: '30s' }, "drainTimeout option should be a number of milliseconds >= 0, instead got '30s'"],
+    [{ idleGrace: Number.NaN }, 'idleGrace option should be a number of milliseconds >= 0, instead got null'],
+    [{ signal: 'HUP' }, "signal option should be a signal name such as 'SIGHUP', or false, instead got 'HUP'"],
+    [{ shutdownSignals: 'SIGTERM' }, "shutdownSignals option should be an array of signal names such as ['SIGTERM'], or false, instead got 'SIGTERM'"],
+    [{ autoReady: 'yes' }, "autoReady option should be a boolean, instead got 'yes'"],
+    [{ pidFile: '' }, "pidFile option should be a non-empty path, instead got ''"],
+    [{ logger: { info () {} } }, 'logger option should be a logger with info, warn and error methods, console, or false, instead got {}'],
+    [{ readyTimeot: 5 }, 'readyTimeot option should be one of signal, shutdownSignals, readyTimeout, drainTimeout, idleGrace, shutdownDelay, autoReady, pidFile, logger, exit, cwd (unknown option), instead got 5']
+  ])('%o throws ERR_RELOAD_INVALID_OPTION', (options, message) => {
+    let error: unknown
+    try { resolveOptions(options as never) } catch (err) { error = err }
+    expect(error).toBeInstanceOf(ReloadError)
+    expect(error).toMatchObject({ name: 'ReloadError', code: 'ERR_RELOAD_INVALID_OPTION', message })
+  })
+
+  it('takes times from the environment, below options set in code', () => {
+    process.env.RELOAD_READY_TIMEOUT = '1500'
+    process.env.RELOAD_DRAIN_TIMEOUT = '250'
+    expect(resolveOptions().readyTimeout).toBe(1500)
+    expect(resolveOptions({ drainTimeout: 900 }).drainTimeout).toBe(900)
+    expect(resolveOptions().drainTimeout).toBe(250)
+  })
+
+  it('names the variable when the environment holds a bad time', () => {
+    process.env.RELOAD_READY_TIMEOUT = 'soon'
+    expect(() => resolveOptions()).toThrow("readyTimeout (from RELOAD_READY_TIMEOUT) option should be a number of milliseconds >= 1, instead got 'soon'")
+  })
+})

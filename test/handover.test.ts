@@ -1,0 +1,133 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { closeAll, startServer } from './helpers/process.js'
+import { get, request } from './helpers/http.js'
+
+const app = 'test/fixtures/http-app.js'
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+let dir: string
+afterEach(async () => {
+  await closeAll()
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+})
+function tempDir (): string {
+  dir = mkdtempSync(join(tmpdir(), 'reload-test-'))
+  return dir
+}
+
+describe('handover', () => {
+  it('a SIGHUP storm starts one new generation; a later SIGHUP starts the next', async () => {
+    const { fixture, url, pid } = await startServer(app)
+    // Signals of one kind do not queue: spaced out, each one arrives.
+    for (let i = 0; i < 8; i++) {
+      fixture.signal('SIGHUP', pid)
+      await sleep(10)
+    }
+    const second = await fixture.ready(2)
+    await sleep(300)
+    expect(fixture.output.match(/starting generation \d/g)).toEqual(['starting generation 2'])
+    expect(fixture.output.match(/SIGHUP ignored: a handover is already in progress/g)?.length).toBeGreaterThanOrEqual(1)
+    fixture.signal('SIGHUP', second)
+    const third = await fixture.ready(3)
+    expect((await get(`${url}/`)).body).toBe(`ospid:${third}`)
+  })
+
+  it('a SIGHUP to a draining generation is refused with a pointer to the serving one', async () => {
+    const { fixture, url, pid } = await startServer(app)
+    const slow = request(`${url}/?sleep=1`)
+    await sleep(100)
+    fixture.signal('SIGHUP', pid)
+    await fixture.ready(2)
+    fixture.signal('SIGHUP', pid)
+    await fixture.waitFor(/SIGHUP ignored: this generation is draining; signal the one that serves now/)
+    expect((await slow).body).toBe(`ospid:${pid}`)
+  })
+
+  it('upgrade() resolves with the new generation; a concurrent one rejects with ERR_RELOAD_IN_PROGRESS', async () => {
+    const { fixture, url, pid } = await startServer(app)
+    const [first, second] = await Promise.all([get(`${url}/upgrade`), sleep(20).then(async () => await get(`${url}/upgrade`))])
+    const next = await fixture.ready(2)
+    const result = JSON.parse(first.body)
+    expect(result).toMatchObject({ pid: next, generation: 2 })
+    expect(result.ms).toBeGreaterThan(0)
+    expect(JSON.parse(second.body)).toEqual({
+      code: 'ERR_RELOAD_IN_PROGRESS',
+      message: 'a handover is already in progress; wait for it to finish, then upgrade again'
+    })
+    await fixture.gone(pid)
+    expect(JSON.parse((await get(`${url}/state`)).body)).toEqual({ state: 'ready', generation: 2, hasParent: true })
+  })
+
+  it('with autoReady off, the old generation serves until the new one calls ready()', async () => {
+    const { fixture, url, pid } = await startServer(app, { env: { WARMUP_MS: '700' } })
+    const signalled = Date.now()
+    fixture.signal('SIGHUP', pid)
+    await sleep(300)
+    // The new generation already listens but is not ready: the old one has not stopped accepting.
+    expect(fixture.output).not.toMatch(/generation 2 ready/)
+    expect((await get(`${url}/state`)).status).toBe(200)
+    const next = await fixture.ready(2)
+    expect(Date.now() - signalled).toBeGreaterThanOrEqual(700)
+    await fixture.gone(pid)
+    expect((await get(`${url}/`)).body).toBe(`ospid:${next}`)
+  })
+
+  it('warns when another SIGHUP listener (a shutdown helper) is installed', async () => {
+    const { fixture } = await startServer(app, { env: { FOREIGN_HUP: '1' } })
+    await fixture.waitFor(/warn: another SIGHUP listener is installed \(a shutdown helper such as close-with-grace\?\)/)
+  })
+
+  it('keeps the pid file on the serving generation and removes it at the final exit', async () => {
+    const pidFile = join(tempDir(), 'app.pid')
+    const { fixture, pid } = await startServer(app, { env: { PID_FILE: pidFile } })
+    expect(readFileSync(pidFile, 'utf8')).toBe(`${pid}\n`)
+    fixture.signal('SIGHUP', pid)
+    const next = await fixture.ready(2)
+    expect(readFileSync(pidFile, 'utf8')).toBe(`${next}\n`)
+    await fixture.gone(pid)
+    expect(readFileSync(pidFile, 'utf8')).toBe(`${next}\n`)
+    fixture.signal('SIGTERM', next)
+    await fixture.gone(next)
+    expect(existsSync(pidFile)).toBe(false)
+  })
+})
+
+describe('a failed handover leaves the old generation serving', () => {
+  it('new generation crashes before ready: ERR_RELOAD_CHILD_EXITED, and a later SIGHUP succeeds', async () => {
+    const failFile = join(tempDir(), 'fail')
+    const { fixture, url, pid } = await startServer(app, { env: { FAIL_FILE: failFile } })
+    writeFileSync(failFile, 'crash')
+    fixture.signal('SIGHUP', pid)
+    const { match } = await fixture.waitFor(/error: handover failed, pid (\d+) keeps serving: new generation \(pid \d+\) exited with code 1 before it was ready; see its output above, fix it and reload again \(code=ERR_RELOAD_CHILD_EXITED\)/)
+    expect(Number(match[1])).toBe(pid)
+    expect(fixture.output).toMatch(/Error: broken build/)
+    expect((await get(`${url}/`)).body).toBe(`ospid:${pid}`)
+    rmSync(failFile)
+    fixture.signal('SIGHUP', pid)
+    const next = await fixture.ready(2)
+    expect((await get(`${url}/`)).body).toBe(`ospid:${next}`)
+  })
+
+  it('new generation reports a listen error: ERR_RELOAD_CHILD_FAILED, and the child is stopped', async () => {
+    const failFile = join(tempDir(), 'fail')
+    const { fixture, url, pid } = await startServer(app, { env: { FAIL_FILE: failFile } })
+    writeFileSync(failFile, `busy:${new URL(url).port}`)
+    fixture.signal('SIGHUP', pid)
+    const { match } = await fixture.waitFor(/handover failed, pid \d+ keeps serving: new generation \(pid (\d+)\) failed before it was ready: listen failed: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+; fix it and reload again \(code=ERR_RELOAD_CHILD_FAILED\)/)
+    await fixture.gone(Number(match[1]))
+    expect((await get(`${url}/`)).body).toBe(`ospid:${pid}`)
+  })
+
+  it('the new generation cannot be spawned: ERR_RELOAD_SPAWN_FAILED', async () => {
+    const cwd = tempDir()
+    const { fixture, url, pid } = await startServer(app, { env: { APP_CWD: cwd } })
+    rmSync(cwd, { recursive: true })
+    fixture.signal('SIGHUP', pid)
+    await fixture.waitFor(/handover failed, pid \d+ keeps serving: could not start the new generation \(spawn \/bin\/sh ENOENT\); .* \(code=ERR_RELOAD_SPAWN_FAILED\)/)
+    expect((await get(`${url}/`)).body).toBe(`ospid:${pid}`)
+    expect(JSON.parse((await get(`${url}/state`)).body).state).toBe('ready')
+  })
+})

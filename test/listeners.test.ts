@@ -1,0 +1,113 @@
+import http from 'node:http'
+import net from 'node:net'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { closeAll, root, startProcess, startServer } from './helpers/process.js'
+import { get, request } from './helpers/http.js'
+
+const app = 'test/fixtures/http-app.js'
+
+let dir: string | undefined
+afterEach(async () => {
+  await closeAll()
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  dir = undefined
+})
+function tempDir (): string {
+  dir = mkdtempSync(join(tmpdir(), 'reload-test-'))
+  return dir
+}
+
+async function freePort (): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+function getUnix (socketPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ socketPath, path: '/', agent: false }, (res) => {
+      let body = ''
+      res.on('data', (chunk) => { body += chunk })
+      res.on('end', () => resolve(body))
+    }).on('error', reject)
+  })
+}
+
+describe('listeners', () => {
+  it('a port changed in the new config takes effect; the old port is released', async () => {
+    const [before, after] = [await freePort(), await freePort()]
+    const portFile = join(tempDir(), 'port')
+    writeFileSync(portFile, String(before))
+    const { fixture, pid } = await startServer(app, { env: { PORT_FILE: portFile } })
+    writeFileSync(portFile, String(after))
+    fixture.signal('SIGHUP', pid)
+    const next = await fixture.ready(2)
+    expect(fixture.output).toContain(`closed inherited listeners the new code does not use (names=tcp-127.0.0.1-${before})`)
+    expect((await get(`http://127.0.0.1:${after}/`)).body).toBe(`ospid:${next}`)
+    await fixture.gone(pid)
+    expect((await request(`http://127.0.0.1:${before}/`)).error).toBe('ECONNREFUSED')
+  })
+
+  it('hands a unix socket over; only the last generation removes its path', async () => {
+    const socket = join(tempDir(), 'app.sock')
+    const fixture = startProcess(app, { env: { SOCKET: socket } })
+    const pid = await fixture.ready(1)
+    expect(await getUnix(socket)).toBe(`ospid:${pid}`)
+    fixture.signal('SIGHUP', pid)
+    const next = await fixture.ready(2)
+    await fixture.gone(pid)
+    expect(existsSync(socket)).toBe(true)
+    expect(await getUnix(socket)).toBe(`ospid:${next}`)
+    fixture.signal('SIGHUP', next)
+    const third = await fixture.ready(3)
+    await fixture.gone(next)
+    expect(await getUnix(socket)).toBe(`ospid:${third}`)
+    fixture.signal('SIGTERM', third)
+    await fixture.gone(third)
+    expect(existsSync(socket)).toBe(false)
+  })
+
+  it('leaves no LISTEN_* or RELOAD_* variable and no socket to the app\'s own children', async () => {
+    const { fixture, url, pid } = await startServer(app)
+    fixture.signal('SIGHUP', pid)
+    await fixture.ready(2)
+    for (const body of [(await get(`${url}/env`)).body]) {
+      expect(body).not.toMatch(/^(LISTEN|RELOAD)_/m)
+      const fds = body.trim().split('\n').map((line) => line.split(' '))
+      expect(fds.filter(([fd, target]) => Number(fd?.split('/').pop()) > 2 && target?.startsWith('socket:'))).toEqual([])
+      expect(fds.length).toBeGreaterThanOrEqual(3)
+    }
+  })
+
+  it('ignores LISTEN_FDS whose LISTEN_PID is another process', async () => {
+    const { fixture, url, pid } = await startServer(app, { env: { LISTEN_FDS: '1', LISTEN_PID: '1', LISTEN_FDNAMES: 'tcp-127.0.0.1-1' } })
+    expect((await get(`${url}/`)).body).toBe(`ospid:${pid}`)
+    expect((await get(`${url}/env`)).body).not.toMatch(/^(LISTEN|RELOAD)_/m)
+    expect(fixture.output).toContain('listening=tcp-127.0.0.1-')
+  })
+
+  it('starts under systemd-socket-activate and hands its socket on', async () => {
+    const port = await freePort()
+    const fixture = startProcess('', {
+      command: '/usr/bin/systemd-socket-activate',
+      args: ['-l', `127.0.0.1:${port}`, process.execPath, join(root, app)],
+      env: { PORT: '8080' }
+    })
+    await fixture.waitFor(new RegExp(`Listening on 127\\.0\\.0\\.1:${port} as 3`))
+    // systemd-socket-activate starts the app on the first connection, by exec: same pid.
+    const first = await get(`http://127.0.0.1:${port}/`)
+    const pid = await fixture.ready(1)
+    expect(pid).toBe(fixture.child.pid)
+    expect(first.body).toBe(`ospid:${pid}`)
+    expect(fixture.output).toContain('listening=unknown')
+    fixture.signal('SIGHUP', pid)
+    const next = await fixture.ready(2)
+    await fixture.gone(pid)
+    expect((await get(`http://127.0.0.1:${port}/`)).body).toBe(`ospid:${next}`)
+  })
+})
