@@ -1,6 +1,6 @@
 import http from 'node:http'
 import net from 'node:net'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -95,8 +95,7 @@ describe('listeners', () => {
     const port = await freePort()
     const fixture = startProcess('', {
       command: '/usr/bin/systemd-socket-activate',
-      args: ['-l', `127.0.0.1:${port}`, process.execPath, join(root, app)],
-      env: { PORT: '8080' }
+      args: ['-l', `127.0.0.1:${port}`, '-E', 'PORT=8080', process.execPath, join(root, app)]
     })
     await fixture.waitFor(new RegExp(`Listening on 127\\.0\\.0\\.1:${port} as 3`))
     // systemd-socket-activate starts the app on the first connection, by exec: same pid.
@@ -108,6 +107,28 @@ describe('listeners', () => {
     fixture.signal('SIGHUP', pid)
     const next = await fixture.ready(2)
     await fixture.gone(pid)
+    expect((await get(`http://127.0.0.1:${port}/`)).body).toBe(`ospid:${next}`)
+  })
+
+  it('examples/systemd takes the socket systemd names "http", and its pid file follows the handover', async () => {
+    const port = await freePort()
+    const pidFile = join(tempDir(), 'app.pid')
+    const fixture = startProcess('', {
+      command: '/usr/bin/systemd-socket-activate',
+      // systemd-socket-activate passes its children only the variables named with -E.
+      args: ['-l', `127.0.0.1:${port}`, '--fdname=http', '-E', 'PORT=1', '-E', `PID_FILE=${pidFile}`,
+        process.execPath, join(root, 'examples/systemd/server.js')]
+    })
+    await fixture.waitFor(new RegExp(`Listening on 127\\.0\\.0\\.1:${port} as 3`))
+    const first = await get(`http://127.0.0.1:${port}/`)
+    const pid = await fixture.ready(1)
+    expect(first.body).toBe(`ospid:${pid}`)
+    expect(fixture.output).toContain('listening=http')
+    expect(readFileSync(pidFile, 'utf8')).toBe(`${pid}\n`)
+    fixture.signal('SIGHUP', pid)
+    const next = await fixture.ready(2)
+    await fixture.gone(pid)
+    expect(readFileSync(pidFile, 'utf8')).toBe(`${next}\n`)
     expect((await get(`http://127.0.0.1:${port}/`)).body).toBe(`ospid:${next}`)
   })
 })

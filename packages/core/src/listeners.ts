@@ -181,9 +181,8 @@ export class Listeners {
 
   #claim (target: Target, fdName: string | undefined): InheritedFd | undefined {
     const free = this.#inherited.filter((fd) => !fd.claimed)
-    const fd = fdName !== undefined
-      ? free.find((f) => f.name === fdName)
-      : free.find((f) => matches(f.address, target)) ?? free.find((f) => f.address === undefined)
+    const fd = (fdName === undefined ? undefined : free.find((f) => f.name === fdName)) ??
+      free.find((f) => matches(f.address, target)) ?? free.find((f) => f.address === undefined)
     if (fd !== undefined) fd.claimed = true
     return fd
   }

@@ -178,7 +178,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     const result = { pid: child.pid as number, generation, ms: Math.round(performance.now() - started) }
     this.#log.info({ pid: result.pid, ms: result.ms }, `generation ${generation} ready; pid ${process.pid} drains`)
     this.emit('upgrade', result)
-    void this.#retire('upgrade')
+    this.#retire('upgrade').catch(this.#fatal)
     return result
   }
 
@@ -215,7 +215,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     if (!this.#options.autoReady || this.#state !== 'starting') return
     // Let listen() calls made in the same turn (a second server, another address) start first.
     setImmediate(() => {
-      if (this.#listeners.pending === 0 && this.#listeners.bindings.length > 0) void this.ready()
+      if (this.#listeners.pending === 0 && this.#listeners.bindings.length > 0) this.ready().catch(this.#fatal)
     })
   }
 
@@ -223,7 +223,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     const fd = this.#readyFd
     if (this.#state !== 'starting' || fd === undefined) return
     this.#readyFd = undefined
-    void tellParent(fd, `ERROR=listen failed: ${err.message}`)
+    tellParent(fd, `ERROR=listen failed: ${err.message}`).catch(this.#fatal)
   }
 
   readonly #onUpgradeSignal = (signal: NodeJS.Signals): void => {
@@ -254,7 +254,13 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       return
     }
     this.#log.info({}, `${signal} received`)
-    void this.#retire('shutdown')
+    this.#retire('shutdown').catch(this.#fatal)
+  }
+
+  // A bug of ours in a path nobody awaits: say so, and do not leave a half-drained process behind.
+  readonly #fatal = (err: unknown): void => {
+    this.#log.error({ err }, `reload failed: ${(err as Error)?.stack ?? String(err)}`)
+    process.exitCode = 1
   }
 
   #warnForeignListeners (): void {

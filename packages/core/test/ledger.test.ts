@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { Ledger } from '../src/ledger.js'
 
 const servers: http.Server[] = []
-afterEach(() => { for (const s of servers.splice(0)) s.closeAllConnections?.(); })
+afterEach(() => { for (const s of servers.splice(0)) s.closeAllConnections() })
 
 async function serve (handler: http.RequestListener, idleGrace?: number): Promise<{ server: http.Server, ledger: Ledger, port: number }> {
   const server = http.createServer(handler)
@@ -131,10 +131,10 @@ describe('ledger.destroy()', () => {
     const { ledger, port } = await serve(hello, 10_000)
     const busy = rawClient(port)
     const idle = rawClient(port)
-    void busy.send('/?wait=5000')
+    busy.send('/?wait=5000').catch(() => {})
     await idle.send('/')
     await new Promise((resolve) => setTimeout(resolve, 50))
-    void ledger.drain()
+    ledger.drain().catch(() => {})
     expect(ledger.destroy()).toEqual({ requests: 1, connections: 2 })
     await Promise.all([busy.closed, idle.closed])
   })

@@ -21,7 +21,7 @@ describe('resolveOptions()', () => {
   })
 
   it.each([
-    [{ readyTimeout: 0 }, "readyTimeout option should be a number of milliseconds >= 1, instead got 0"],
+    [{ readyTimeout: 0 }, 'readyTimeout option should be a number of milliseconds >= 1, instead got 0'],
     [{ drainTimeout: -1 }, 'drainTimeout option should be a number of milliseconds >= 0, instead got -1'],
     [{ drainTimeout: '30s' }, "drainTimeout option should be a number of milliseconds >= 0, instead got '30s'"],
     [{ idleGrace: Number.NaN }, 'idleGrace option should be a number of milliseconds >= 0, instead got null'],
