@@ -63,7 +63,10 @@ export function adapterSuite (name: string, options: SuiteOptions): void {
       expect(outcomes.length).toBeGreaterThan(reloads * 20)
       expect(served).toEqual(new Set(pids))
       for (const old of pids.slice(0, -1)) await fixture.gone(old)
-      console.info(`${name}: ${reloads} reloads, ${outcomes.length} requests, ${load.failures.length} failed`)
+      const handovers = [...fixture.output.matchAll(/drains \(pid=\d+ ms=(\d+)\)/g)].map((m) => Number(m[1])).sort((a, b) => a - b)
+      const median = handovers[Math.floor(handovers.length / 2)]
+      console.info(`${name}: ${reloads} reloads, ${outcomes.length} requests, ${load.failures.length} failed; ` +
+        `signal-to-ready median ${median} ms (min ${handovers[0]}, max ${handovers.at(-1)})`)
     })
 
     it('serves the new code after a reload', async () => {

@@ -131,4 +131,18 @@ describe('listeners', () => {
     expect(readFileSync(pidFile, 'utf8')).toBe(`${next}\n`)
     expect((await get(`http://127.0.0.1:${port}/`)).body).toBe(`ospid:${next}`)
   })
+
+  it.each([
+    ['IPv6 loopback', '::1', 'tcp6-%3A%3A1-'],
+    ['every address (no host)', '', 'tcp6-%3A%3A-']
+  ])('hands over a listener on %s', async (_, host, name) => {
+    const { fixture, url, pid } = await startServer(app, { env: { HOST: host } })
+    expect(fixture.output).toContain(`listening=${name}`)
+    expect((await get(`${url}/`)).body).toBe(`ospid:${pid}`)
+    fixture.signal('SIGHUP', pid)
+    const next = await fixture.ready(2)
+    await fixture.gone(pid)
+    expect((await get(`${url}/`)).body).toBe(`ospid:${next}`)
+    expect(fixture.output).not.toContain('closed inherited listeners')
+  })
 })
