@@ -1,11 +1,22 @@
+import http from 'node:http'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, startServer } from './helpers/process.js'
+import { closeAll, startProcess, startServer } from './helpers/process.js'
 import { get, request } from './helpers/http.js'
 
 const app = 'test/fixtures/http-app.js'
+function getUnix (socketPath: string, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ socketPath, path, agent: false }, (res) => {
+      let body = ''
+      res.on('data', (chunk) => { body += chunk })
+      res.on('end', () => resolve(body))
+    }).on('error', reject)
+  })
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 let dir: string
@@ -96,6 +107,27 @@ describe('handover', () => {
 })
 
 describe('a failed handover leaves the old generation serving', () => {
+  it('SIGTERM during a handover stops the new generation before it is ready, then drains', async () => {
+    const socket = join(tempDir(), 'app.sock')
+    const fixture = startProcess(app, { env: { SOCKET: socket, WARMUP_MS: '3000' } })
+    const pid = await fixture.ready(1, 10_000)
+    // Taken before the handover starts, so by the old generation: the new one accepts as soon as it listens.
+    const slow = getUnix(socket, '/?sleep=2')
+    await sleep(100)
+    fixture.signal('SIGHUP', pid)
+    const { match } = await fixture.waitFor(/starting generation 2 \(pid=(\d+)/)
+    await fixture.waitFor(/listening on .* \(pid (\d+)\)/, { from: fixture.lines.findIndex((l) => l.text.includes('starting generation 2')) })
+    fixture.signal('SIGTERM', pid)
+    await fixture.waitFor(new RegExp(`handover failed, pid ${pid} drains: handover to pid ${match[1]} abandoned: this generation is shutting down \\(code=ERR_RELOAD_DRAINING\\)`))
+    await fixture.gone(Number(match[1]))
+    // The stopped child never served: it leaves the socket path to the generation that owns it.
+    expect(existsSync(socket)).toBe(true)
+    expect(await slow).toBe(`ospid:${pid}`)
+    expect(await fixture.exit).toEqual({ code: 0, signal: null })
+    expect(fixture.output).not.toMatch(/generation 2 ready/)
+    expect(existsSync(socket)).toBe(false)
+  })
+
   it('new generation crashes before ready: ERR_RELOAD_CHILD_EXITED, and a later SIGHUP succeeds', async () => {
     const failFile = join(tempDir(), 'fail')
     const { fixture, url, pid } = await startServer(app, { env: { FAIL_FILE: failFile } })

@@ -62,6 +62,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   readonly #cwd: string
   #readyFd: number | undefined
   #state: ReloadState = 'starting'
+  #wasReady = false
   #upgrade: AbortController | undefined
   #retiring: Promise<void> | undefined
   #shutdownSignals = 0
@@ -125,6 +126,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   async ready (): Promise<void> {
     if (this.#state !== 'starting') return
     this.#state = 'ready'
+    this.#wasReady = true
     const closed = this.#listeners.closeUnclaimed()
     if (closed.length > 0) this.#log.info({ names: closed.join(',') }, 'closed inherited listeners the new code does not use')
     if (this.#options.pidFile !== undefined) writePidFile(this.#options.pidFile)
@@ -167,8 +169,9 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       })
     } catch (err) {
       const error = err as ReloadError
-      if (this.#state === 'upgrading') this.#state = 'ready'
-      this.#log.error({ code: error.code }, `handover failed, pid ${process.pid} keeps serving: ${error.message}`)
+      const serving = this.#state === 'upgrading'
+      if (serving) this.#state = 'ready'
+      this.#log.error({ code: error.code }, `handover failed, pid ${process.pid} ${serving ? 'keeps serving' : 'drains'}: ${error.message}`)
       this.emit('upgradeFailed', error)
       throw error
     } finally {
@@ -277,7 +280,8 @@ export class Reloader extends EventEmitter<ReloadEvents> {
 
   async #drainAndExit (reason: DrainReason): Promise<void> {
     this.#upgrade?.abort()
-    const wasLast = reason === 'shutdown'
+    // A new generation stopped before it was ready shares its unix paths with the one that serves.
+    const wasLast = reason === 'shutdown' && (this.#wasReady || !this.hasParent)
     this.#state = 'draining'
     if (wasLast && this.#options.shutdownDelay > 0) {
       this.#log.info({ ms: this.#options.shutdownDelay }, 'serving on during shutdownDelay')
