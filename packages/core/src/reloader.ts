@@ -129,7 +129,13 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     this.#wasReady = true
     const closed = this.#listeners.closeUnclaimed()
     if (closed.length > 0) this.#log.info({ names: closed.join(',') }, 'closed inherited listeners the new code does not use')
-    if (this.#options.pidFile !== undefined) writePidFile(this.#options.pidFile)
+    if (this.#options.pidFile !== undefined) {
+      try {
+        writePidFile(this.#options.pidFile)
+      } catch (err) {
+        this.#log.error({ err }, `could not write pidFile ${this.#options.pidFile}: ${(err as Error).message}; serving without it`)
+      }
+    }
     const fd = this.#readyFd
     this.#readyFd = undefined
     if (fd !== undefined) await tellParent(fd, 'READY=1')

@@ -1,0 +1,19 @@
+// Checked by `pnpm typecheck` (tsc): the public types users write against.
+import http from 'node:http'
+import { expectTypeOf } from 'vitest'
+import { defaults, reloader, ReloadError, type ReloadErrorCode, type ReloadOptions, type ReloadState, type UpgradeResult } from '../src/index.js'
+
+const r = reloader({ readyTimeout: 5000, logger: console })
+expectTypeOf(r.listen(http.createServer(), 8080)).toEqualTypeOf<http.Server>()
+expectTypeOf(r.upgrade()).resolves.toEqualTypeOf<UpgradeResult>()
+expectTypeOf(r.state).toEqualTypeOf<ReloadState>()
+expectTypeOf(r.attach(http.createServer())).toEqualTypeOf<() => void>()
+expectTypeOf(r.beforeExit(async () => {})).toEqualTypeOf<() => void>()
+expectTypeOf(new ReloadError('ERR_RELOAD_IN_PROGRESS', 'x').code).toEqualTypeOf<ReloadErrorCode>()
+expectTypeOf(defaults).toHaveProperty('readyTimeout').toBeNumber()
+expectTypeOf<{ drainTimeout: '30s' }>().not.toMatchTypeOf<ReloadOptions>()
+r.on('upgrade', (result) => expectTypeOf(result).toEqualTypeOf<UpgradeResult>())
+r.on('exit', ({ code, cut }) => {
+  expectTypeOf(code).toEqualTypeOf<number>()
+  expectTypeOf(cut.requests).toEqualTypeOf<number>()
+})
