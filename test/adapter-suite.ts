@@ -1,3 +1,4 @@
+import http from 'node:http'
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -36,6 +37,8 @@ export function adapterSuite (name: string, options: SuiteOptions): void {
       await new Promise((resolve) => setTimeout(resolve, 200))
       fixture.signal('SIGHUP', pid)
       const next = await fixture.ready(2)
+      // Until the old generation reads READY and closes its handle, both accept: wait for that moment.
+      await fixture.waitFor(new RegExp(`reload\\[${pid}\\]: draining`))
       const fresh = await get(`${url}/?sleep=0`)
       expect(next).not.toBe(pid)
       expect(fresh.status).toBe(200)
@@ -117,12 +120,16 @@ export function adapterSuite (name: string, options: SuiteOptions): void {
       }
     })
 
-    it('SIGTERM drains: the in-flight request finishes, then the process exits 0', async () => {
+    it('SIGTERM drains: the in-flight request finishes with Connection: close, then the process exits 0', async () => {
       const { fixture, url, pid } = await startServer(script)
-      const slow = request(`${url}/?sleep=0.8`)
+      const agent = new http.Agent({ keepAlive: true })
+      const before = await get(`${url}/?sleep=0`, { agent })
+      expect(before.headers?.connection).toBe('keep-alive')
+      const slow = request(`${url}/?sleep=1.5`, { agent })
       await new Promise((resolve) => setTimeout(resolve, 200))
       fixture.signal('SIGTERM', pid)
       const outcome = await slow
+      agent.destroy()
       expect(outcome.status).toBe(200)
       expect(outcome.body).toBe(`ospid:${pid}`)
       expect(outcome.headers?.connection).toBe('close')

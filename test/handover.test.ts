@@ -151,6 +151,7 @@ describe('a failed handover leaves the old generation serving', () => {
     const { match } = await fixture.waitFor(/handover failed, pid \d+ keeps serving: new generation \(pid (\d+)\) failed before it was ready: listen failed: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+; fix it and reload again \(code=ERR_RELOAD_CHILD_FAILED\)/)
     await fixture.gone(Number(match[1]))
     expect((await get(`${url}/`)).body).toBe(`ospid:${pid}`)
+    expect(fixture.output).not.toMatch(/generation 2 ready/)
   })
 
   it('the new generation cannot be spawned: ERR_RELOAD_SPAWN_FAILED', async () => {

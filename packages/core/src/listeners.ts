@@ -78,12 +78,18 @@ export class Listeners {
   readonly #paths = new Set<string>()
   #pending = 0
   readonly #onSettled: () => void
-  readonly #onError: (err: Error) => void
+  readonly #onError: (err: Error, server: Server) => void
+  readonly #onClosed: (binding: Binding) => void
 
-  constructor (inherited: InheritedFd[], hooks: { settled: () => void, error: (err: Error) => void }) {
+  constructor (inherited: InheritedFd[], hooks: {
+    settled: () => void
+    error: (err: Error, server: Server) => void
+    closed: (binding: Binding) => void
+  }) {
     this.#inherited = inherited
     this.#onSettled = hooks.settled
     this.#onError = hooks.error
+    this.#onClosed = hooks.closed
   }
 
   get bindings (): Binding[] { return [...this.#bindings] }
@@ -103,7 +109,7 @@ export class Listeners {
       server.off('listening', onListening)
       this.#pending--
       if (err === undefined) this.#onSettled()
-      else this.#onError(err)
+      else this.#onError(err, server)
     }
     const onError = (err: Error): void => {
       settle(err)
@@ -201,7 +207,10 @@ export class Listeners {
     const binding: Binding = { server, fd, name, path }
     if (path !== undefined && !path.startsWith('\0')) this.#paths.add(path)
     this.#bindings.add(binding)
-    server.once('close', () => this.#bindings.delete(binding))
+    server.once('close', () => {
+      this.#bindings.delete(binding)
+      this.#onClosed(binding)
+    })
     debug('listening fd=%d name=%s', fd, name)
   }
 }

@@ -57,6 +57,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   readonly #log: Logger
   readonly #listeners: Listeners
   readonly #ledgers = new Map<Server, Ledger>()
+  readonly #optional = new WeakSet<Server>()
   readonly #beforeExit = new Set<() => unknown>()
   readonly #uninstall: Array<() => void> = []
   readonly #cwd: string
@@ -78,7 +79,10 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     this.#cwd = this.#options.cwd ?? startCwd()
     this.#listeners = new Listeners(inheritance.fds, {
       settled: () => this.#onListened(),
-      error: (err) => this.#onListenError(err)
+      error: (err, server) => this.#onListenError(err, server),
+      // Node removes a socket path when its server closes; reload's rename keeps it, so a close that
+      // is the app's own, not a handover, removes it here.
+      closed: ({ path }) => { if (path !== undefined && this.#retiring === undefined) removeSocket(path) }
     })
     debug('generation %d, inherited %o', this.generation, inheritance.fds.map((fd) => `${fd.fd}=${fd.name}`))
     const { signal, shutdownSignals } = this.#options
@@ -95,9 +99,12 @@ export class Reloader extends EventEmitter<ReloadEvents> {
 
   /**
    * Tracks `server` in the ledger and makes its `listen()` take an inherited listener where one matches.
+   * With `optional`, a failed `listen()` of that server leaves this generation serving without it instead
+   * of failing the handover (Fastify's extra bindings for `localhost`, which Fastify itself lets fail).
    * Returns the uninstaller.
    */
-  attach<S extends Server>(server: S): () => void {
+  attach<S extends Server>(server: S, options: { optional?: boolean } = {}): () => void {
+    if (options.optional === true) this.#optional.add(server)
     if (this.#ledgers.has(server)) return () => this.#detach(server)
     this.#ledgers.set(server, new Ledger(server, { idleGrace: this.#options.idleGrace }))
     const own = Object.getOwnPropertyDescriptor(server, 'listen')
@@ -228,10 +235,16 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     })
   }
 
-  #onListenError (err: Error): void {
+  #onListenError (err: Error, server: Server): void {
+    if (this.#optional.has(server)) {
+      this.#log.info({}, `${err.message}; serving without it`)
+      return
+    }
     const fd = this.#readyFd
     if (this.#state !== 'starting' || fd === undefined) return
     this.#readyFd = undefined
+    // The parent stops this generation now; it must not report ready meanwhile.
+    this.#state = 'stopped'
     tellParent(fd, `ERROR=listen failed: ${err.message}`).catch(this.#fatal)
   }
 
@@ -339,12 +352,14 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   // Only the last generation removes the socket paths and the pid file: at a handover they are the next one's.
   #removeFiles (): void {
     if (this.#options.pidFile !== undefined) removePidFile(this.#options.pidFile)
-    for (const path of this.#listeners.paths) {
-      try {
-        if (statSync(path).isSocket()) rmSync(path)
-      } catch {}
-    }
+    for (const path of this.#listeners.paths) removeSocket(path)
   }
+}
+
+function removeSocket (path: string): void {
+  try {
+    if (!path.startsWith('\0') && statSync(path).isSocket()) rmSync(path)
+  } catch {}
 }
 
 const key = Symbol.for('@reload/core')

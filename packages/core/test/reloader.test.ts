@@ -1,4 +1,7 @@
 import http from 'node:http'
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -69,6 +72,25 @@ describe('Reloader', () => {
 
   it('rejects invalid options at construction', () => {
     expect(() => new Reloader({ drainTimeout: -5 })).toThrow(expect.objectContaining({ code: 'ERR_RELOAD_INVALID_OPTION' }))
+  })
+
+  it('binds a unix socket path that survives a handover, and removes it when the app closes the server', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reload-unit-'))
+    try {
+      const path = join(dir, 'app.sock')
+      const r = make()
+      const server = http.createServer((req, res) => res.end('ok'))
+      r.listen(server, path)
+      await once(server, 'listening')
+      expect(server.address()).toBe(path)
+      expect(statSync(path).isSocket()).toBe(true)
+      expect(readdirSync(dir)).toEqual(['app.sock'])
+      server.close()
+      await once(server, 'close')
+      expect(existsSync(path)).toBe(false)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('attach() returns an uninstaller that restores listen()', () => {
