@@ -1,19 +1,13 @@
 import http from 'node:http'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, root, startServer, type Fixture } from './helpers/process.js'
+import { closeAll, root, startServer, tempDir, type Fixture } from './helpers/process.js'
 import { get, request, type Outcome } from './helpers/http.js'
 
 const app = 'test/fixtures/fastify-app.js'
 
-let dir: string | undefined
-afterEach(async () => {
-  await closeAll()
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
-  dir = undefined
-})
+afterEach(closeAll)
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 const times = async <T>(n: number, fn: () => Promise<T>): Promise<T[]> => await Promise.all(Array.from({ length: n }, fn))
@@ -37,7 +31,8 @@ function expectOnCloseAfter (fixture: Fixture, pid: number, lastResponse: string
 describe('@reload/fastify drain', () => {
   it('on SIGHUP, app.close() and its onClose hooks run after the last in-flight request', async () => {
     const { fixture, url, pid } = await startServer(app)
-    const slow = request(`${url}/?sleep=1`)
+    // Long enough to be in flight whatever the handover takes on a busy machine.
+    const slow = request(`${url}/?sleep=3`)
     await sleep(200)
     fixture.signal('SIGHUP', pid)
     const next = await fixture.ready(2)
@@ -46,7 +41,7 @@ describe('@reload/fastify drain', () => {
     expect(old).toMatchObject({ status: 200, body: `ospid:${pid}` })
     expect(old.headers?.connection).toBe('close')
     await fixture.gone(pid)
-    expectOnCloseAfter(fixture, pid, '/?sleep=1')
+    expectOnCloseAfter(fixture, pid, '/?sleep=3')
     expect(index(fixture, `onClose started (pid ${next})`)).toBe(-1)
     expect((await get(`${url}/?sleep=0`)).body).toBe(`ospid:${next}`)
   })
@@ -90,7 +85,7 @@ describe('@reload/fastify with the default host localhost', () => {
   // Fastify binds both addresses only where localhost resolves to both; this machine's /etc/hosts lists
   // 127.0.0.1 alone, so the app runs in a mount namespace of its own whose /etc/hosts adds ::1.
   async function startWithHosts (addresses: string[]): Promise<{ fixture: Fixture, pid: number, port: number, main: string, bound: string }> {
-    dir = mkdtempSync(join(tmpdir(), 'reload-fastify-'))
+    const dir = tempDir()
     const hosts = join(dir, 'hosts')
     writeFileSync(hosts, addresses.map((address) => `${address} localhost\n`).join(''))
     const { fixture, pid } = await startServer(app, {

@@ -1,9 +1,8 @@
 import http from 'node:http'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, startProcess, startServer } from './helpers/process.js'
+import { closeAll, startProcess, startServer, tempDir } from './helpers/process.js'
 import { get, request } from './helpers/http.js'
 
 const app = 'test/fixtures/http-app.js'
@@ -19,15 +18,7 @@ function getUnix (socketPath: string, path: string): Promise<string> {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-let dir: string
-afterEach(async () => {
-  await closeAll()
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
-})
-function tempDir (): string {
-  dir = mkdtempSync(join(tmpdir(), 'reload-test-'))
-  return dir
-}
+afterEach(closeAll)
 
 describe('handover', () => {
   it('a SIGHUP storm starts one new generation; a later SIGHUP starts the next', async () => {
@@ -48,7 +39,7 @@ describe('handover', () => {
 
   it('a SIGHUP to a draining generation is refused with a pointer to the serving one', async () => {
     const { fixture, url, pid } = await startServer(app)
-    const slow = request(`${url}/?sleep=1`)
+    const slow = request(`${url}/?sleep=3`)
     await sleep(100)
     fixture.signal('SIGHUP', pid)
     await fixture.ready(2)
@@ -112,7 +103,7 @@ describe('a failed handover leaves the old generation serving', () => {
     const fixture = startProcess(app, { env: { SOCKET: socket, WARMUP_MS: '3000' } })
     const pid = await fixture.ready(1, 10_000)
     // Taken before the handover starts, so by the old generation: the new one accepts as soon as it listens.
-    const slow = getUnix(socket, '/?sleep=2')
+    const slow = getUnix(socket, '/?sleep=3')
     await sleep(100)
     fixture.signal('SIGHUP', pid)
     const { match } = await fixture.waitFor(/starting generation 2 \(pid=(\d+)/)

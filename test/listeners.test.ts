@@ -1,24 +1,14 @@
 import http from 'node:http'
 import net from 'node:net'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, root, startProcess, startServer } from './helpers/process.js'
+import { closeAll, root, startProcess, startServer, tempDir } from './helpers/process.js'
 import { get, request } from './helpers/http.js'
 
 const app = 'test/fixtures/http-app.js'
 
-let dir: string | undefined
-afterEach(async () => {
-  await closeAll()
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
-  dir = undefined
-})
-function tempDir (): string {
-  dir = mkdtempSync(join(tmpdir(), 'reload-test-'))
-  return dir
-}
+afterEach(closeAll)
 
 async function freePort (): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1')

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 
@@ -129,8 +131,19 @@ export async function startServer (script: string, options: Parameters<typeof st
   return { fixture, url: (match[1] as string).replace('localhost', '127.0.0.1'), pid }
 }
 
-/** Kills every process that any fixture of this test file started. */
+const folders = new Set<string>()
+
+/** A new temporary folder, removed by `closeAll()`. */
+export function tempDir (): string {
+  const dir = mkdtempSync(join(tmpdir(), 'reload-test-'))
+  folders.add(dir)
+  return dir
+}
+
+/** Kills every process that any fixture of this test file started, then removes the temporary folders. */
 export async function closeAll (): Promise<void> {
   await Promise.all([...fixtures].map(async (f) => await f.close()))
   fixtures.clear()
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true })
+  folders.clear()
 }

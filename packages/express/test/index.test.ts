@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import express from 'express'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { inFlight } from '../../../test/helpers/in-flight.js'
 import { reloader, ReloadError } from '@reload/core'
 import { withReload, type ExpressApp } from '../src/index.js'
 
@@ -23,22 +24,6 @@ function slowApp (make: typeof express): { app: ExpressApp, release: () => void 
   let release = (): void => {}
   app.get('/', (req, res) => { release = () => res.send('done') })
   return { app, release: () => release() }
-}
-
-async function inFlight (server: http.Server, release: () => void): Promise<number> {
-  const { port } = server.address() as AddressInfo
-  const response = new Promise<string>((resolve, reject) => {
-    http.get({ port, host: '127.0.0.1', path: '/', agent: false }, (res) => {
-      let body = ''
-      res.on('data', (chunk: Buffer) => { body += chunk.toString() })
-      res.on('end', () => resolve(body))
-    }).on('error', reject)
-  })
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  const requests = reloader().requests
-  release()
-  expect(await response).toBe('done')
-  return requests
 }
 
 // What a listen on a taken port did: the callback's calls, and whether the server emitted 'error'.
@@ -80,7 +65,7 @@ describe('withReload(app)', () => {
       await once(server, 'listening')
       await new Promise((resolve) => setImmediate(resolve))
       expect(calls).toEqual([[]])
-      expect(await inFlight(server, release)).toBe(1)
+      expect(await inFlight(server, release, () => reloader().requests)).toBe(1)
     })
 
     it(`${name}: a listen error reaches the callback exactly as app.listen() would deliver it`, async () => {
@@ -118,8 +103,8 @@ describe('withReload(app)', () => {
     const detach = withReload(app, options).attach(server)
     server.listen(0, '127.0.0.1')
     await once(server, 'listening')
-    expect(await inFlight(server, release)).toBe(1)
+    expect(await inFlight(server, release, () => reloader().requests)).toBe(1)
     detach()
-    expect(await inFlight(server, release)).toBe(0)
+    expect(await inFlight(server, release, () => reloader().requests)).toBe(0)
   })
 })

@@ -1,8 +1,8 @@
 import { once } from 'node:events'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import Koa from 'koa'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { inFlight } from '../../../test/helpers/in-flight.js'
 import { reloader, type Reloader } from '@reload/core'
 import reloadDefault, { attach, reload } from '../src/index.js'
 
@@ -22,22 +22,6 @@ function slowApp (withReload: boolean): { app: Koa, release: () => void, seen: (
     ctx.body = 'done'
   })
   return { app, release: () => release(), seen: () => seen }
-}
-
-async function inFlight (server: http.Server, release: () => void): Promise<number> {
-  const { port } = server.address() as AddressInfo
-  const response = new Promise<string>((resolve, reject) => {
-    http.get({ port, host: '127.0.0.1', path: '/', agent: false }, (res) => {
-      let body = ''
-      res.on('data', (chunk: Buffer) => { body += chunk.toString() })
-      res.on('end', () => resolve(body))
-    }).on('error', reject)
-  })
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  const requests = reloader().requests
-  release()
-  expect(await response).toBe('done')
-  return requests
 }
 
 async function listening (server: http.Server): Promise<http.Server> {
@@ -62,14 +46,14 @@ describe('app.use(reload())', () => {
     const { app, release, seen } = slowApp(true)
     const server = await listening(app.listen(0, '127.0.0.1'))
     expect(server).toBeInstanceOf(http.Server)
-    expect(await inFlight(server, release)).toBe(1)
+    expect(await inFlight(server, release, () => reloader().requests)).toBe(1)
     expect(seen()).toBe(reloader())
   })
 
   it('app.listen() of an app without the middleware is Koa\'s own: its requests are not tracked, ctx.reload is unset', async () => {
     const { app, release, seen } = slowApp(false)
     const server = await listening(app.listen(0, '127.0.0.1'))
-    expect(await inFlight(server, release)).toBe(0)
+    expect(await inFlight(server, release, () => reloader().requests)).toBe(0)
     expect(seen()).toBe(undefined)
   })
 
@@ -95,9 +79,9 @@ describe('app.use(reload())', () => {
     const server = http.createServer(app.callback())
     const detach = attach(server, options)
     await listening(server.listen(0, '127.0.0.1'))
-    expect(await inFlight(server, release)).toBe(1)
+    expect(await inFlight(server, release, () => reloader().requests)).toBe(1)
     expect(seen()).toBe(reloader())
     detach()
-    expect(await inFlight(server, release)).toBe(0)
+    expect(await inFlight(server, release, () => reloader().requests)).toBe(0)
   })
 })
