@@ -4,13 +4,20 @@ import { Server as TlsServer } from 'node:tls'
 
 interface Connection {
   socket: Socket
-  responses: Set<ServerResponse>
-  lastActive: number
+  /** The response the drain waits for on this socket, if any. */
+  watching: ServerResponse | undefined
   idleTimer: NodeJS.Timeout | undefined
 }
 
 /** What a drain left behind when its deadline came. */
 export interface Cut { requests: number, connections: number }
+
+// Node keeps the response in progress on its socket (`_httpMessage`, null between requests), so the
+// ledger needs no hook on each request until a drain starts.
+function current (socket: Socket): ServerResponse | undefined {
+  const res = Reflect.get(socket, '_httpMessage') as ServerResponse | null | undefined
+  return res ?? undefined
+}
 
 // An upgraded socket (WebSocket) has left the HTTP parser: Node frees `socket.parser` on upgrade.
 function isUpgraded (socket: Socket): boolean {
@@ -18,14 +25,15 @@ function isUpgraded (socket: Socket): boolean {
 }
 
 /**
- * The open connections of one server and the requests in flight on each, O(1) per request.
- * `drain()` stops accepting and lets them finish; `destroy()` cuts what is left.
+ * The open connections of one server and the requests in flight on each. Costs one listener per
+ * connection and nothing per request while serving; `drain()` stops accepting and lets them finish,
+ * `destroy()` cuts what is left.
  */
 export class Ledger {
   readonly server: Server
   readonly #connections = new Map<Socket, Connection>()
-  #requests = 0
   #draining: Promise<void> | undefined
+  #drainStart = 0
   #resolve: (() => void) | undefined
   readonly #idleGrace: number | undefined
 
@@ -34,13 +42,18 @@ export class Ledger {
     this.#idleGrace = options.idleGrace
     // A TLS server's requests arrive on the TLS socket, not on the TCP socket under it.
     server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', this.#onConnection)
-    server.prependListener('request', this.#onRequest)
   }
 
   /** Open connections, upgraded ones included. */
   get connections (): number { return this.#connections.size }
+
   /** Requests whose response has not finished. */
-  get requests (): number { return this.#requests }
+  get requests (): number {
+    let n = 0
+    for (const socket of this.#connections.keys()) if (current(socket) !== undefined) n++
+    return n
+  }
+
   get isDraining (): boolean { return this.#draining !== undefined }
 
   /**
@@ -51,20 +64,19 @@ export class Ledger {
   drain (): Promise<void> {
     if (this.#draining !== undefined) return this.#draining
     this.#draining = new Promise((resolve) => { this.#resolve = resolve })
+    this.#drainStart = Date.now()
     // http.Server#close() also closes idle keep-alive sockets at once, and a client may be sending on
     // one right then (ECONNRESET). Closing only the listening handle leaves them to the idle grace.
     if (this.server.listening) Server.prototype.close.call(this.server)
-    for (const connection of this.#connections.values()) {
-      for (const res of connection.responses) closeAfter(res)
-      this.#settle(connection)
-    }
+    this.server.prependListener('request', this.#onRequest)
+    for (const connection of this.#connections.values()) this.#settle(connection)
     this.#check()
     return this.#draining
   }
 
   /** Destroys every connection that is left, and says how many requests and connections that cut. */
   destroy (): Cut {
-    const cut = { requests: this.#requests, connections: this.#connections.size }
+    const cut = { requests: this.requests, connections: this.#connections.size }
     for (const connection of this.#connections.values()) connection.socket.destroy()
     return cut
   }
@@ -79,13 +91,12 @@ export class Ledger {
   #track (socket: Socket): Connection {
     let connection = this.#connections.get(socket)
     if (connection !== undefined) return connection
-    connection = { socket, responses: new Set(), lastActive: Date.now(), idleTimer: undefined }
+    connection = { socket, watching: undefined, idleTimer: undefined }
+    const tracked = connection
     this.#connections.set(socket, connection)
     socket.once('close', () => {
-      clearTimeout(connection.idleTimer)
+      clearTimeout(tracked.idleTimer)
       this.#connections.delete(socket)
-      this.#requests -= connection.responses.size
-      connection.responses.clear()
       this.#check()
     })
     if (this.#draining !== undefined) this.#settle(connection)
@@ -94,32 +105,36 @@ export class Ledger {
 
   readonly #onConnection = (socket: Socket): void => { this.#track(socket) }
 
-  readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const connection = this.#track(req.socket)
-    clearTimeout(connection.idleTimer)
-    connection.idleTimer = undefined
-    connection.responses.add(res)
-    this.#requests++
-    if (this.#draining !== undefined) closeAfter(res)
-    res.once('close', () => {
-      if (!connection.responses.delete(res)) return
-      this.#requests--
-      connection.lastActive = Date.now()
-      if (this.#draining !== undefined) this.#settle(connection)
-    })
-  }
+  // Only while draining: a request on a socket that was open before the drain.
+  readonly #onRequest = (req: IncomingMessage): void => { this.#settle(this.#track(req.socket)) }
 
-  // While draining, a connection with nothing in flight closes after its idle grace, counted from its
-  // last activity: the keep-alive time its client was promised.
+  // While draining, a connection's response in progress answers with Connection: close and the drain
+  // waits for it; a connection with none closes after its idle grace.
   #settle (connection: Connection): void {
-    if (connection.responses.size > 0 || connection.idleTimer !== undefined) return
-    if (connection.socket.destroyed || isUpgraded(connection.socket)) return
+    const { socket } = connection
+    if (socket.destroyed) return
+    const res = current(socket)
+    if (res !== undefined) {
+      clearTimeout(connection.idleTimer)
+      connection.idleTimer = undefined
+      closeAfter(res)
+      if (connection.watching === res) return
+      connection.watching = res
+      res.once('close', () => {
+        connection.watching = undefined
+        this.#settle(connection)
+      })
+      return
+    }
+    if (connection.idleTimer !== undefined || isUpgraded(socket)) return
     const keepAlive = (this.server as { keepAliveTimeout?: number }).keepAliveTimeout
     const grace = this.#idleGrace ?? (keepAlive !== undefined && keepAlive > 0 ? keepAlive : 5000)
-    const wait = Math.max(0, connection.lastActive + grace - Date.now())
+    // Counted from the drain's start: never sooner than the keep-alive time the client was promised.
+    const wait = Math.max(0, this.#drainStart + grace - Date.now())
     connection.idleTimer = setTimeout(() => {
       connection.idleTimer = undefined
-      if (connection.responses.size === 0) connection.socket.end()
+      if (current(socket) === undefined) socket.end()
+      else this.#settle(connection)
     }, wait).unref()
   }
 

@@ -1,0 +1,137 @@
+// The load generator: keep-alive connections, each sending one request after the other, a share of them
+// slow, and every request written down: when it started, how long it took, who answered, or how it failed.
+import http from 'node:http'
+import { now, sleep } from './procs.mjs'
+
+/** How a failed request failed, from the error Node's client gave. */
+export function kindOf (err) {
+  if (err.code === 'TIMEOUT') return 'timeout'
+  if (err.message === 'socket hang up') return 'socket hang up'
+  if (err.message === 'aborted') return 'aborted'
+  return err.code ?? err.message
+}
+
+/**
+ * Columns of outcomes, one row per request: `t` start (ms, bench clock), `ms` latency, `pid` that answered
+ * (0 when none did), `out` the status, or -(1 + index in `kinds`) for an error.
+ */
+export class Outcomes {
+  t = []
+  ms = []
+  pid = []
+  out = []
+  kinds = []
+
+  get count () { return this.t.length }
+
+  push (t, ms, pid, status, kind) {
+    this.t.push(t)
+    this.ms.push(ms)
+    this.pid.push(pid)
+    if (kind === undefined) { this.out.push(status); return }
+    let k = this.kinds.indexOf(kind)
+    if (k === -1) k = this.kinds.push(kind) - 1
+    this.out.push(-1 - k)
+  }
+
+  kindAt (i) { return this.out[i] < 0 ? this.kinds[-1 - this.out[i]] : undefined }
+}
+
+/**
+ * Keep-alive load on `url`: `connections` loops on one pooled agent, no retries. One request in
+ * `1 / slowShare` asks for `?sleep=<slow>`, so requests are always in flight. After a failed request a loop
+ * pauses `errorPause` ms, so a closed port does not turn into thousands of refusals a second.
+ */
+export class Recorder {
+  outcomes = new Outcomes()
+  failed = 0
+  non2xx = 0
+  #running = false
+  #loops = []
+  #sent = 0
+
+  constructor (url, { connections = 32, slowShare = 0.25, slow = 0.2, timeout = 5000, errorPause = 10 } = {}) {
+    const { hostname, port } = new URL(url)
+    this.target = { host: hostname, port: Number(port) }
+    this.options = { connections, slowShare, slow, timeout, errorPause }
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: connections })
+  }
+
+  get count () { return this.outcomes.count }
+
+  start () {
+    this.#running = true
+    this.startedAt = now()
+    for (let c = 0; c < this.options.connections; c++) this.#loops.push(this.#loop())
+    return this
+  }
+
+  async stop () {
+    this.#running = false
+    await Promise.all(this.#loops)
+    this.stoppedAt = now()
+    this.agent.destroy()
+    return this.outcomes
+  }
+
+  async #loop () {
+    const { slowShare, slow, errorPause } = this.options
+    while (this.#running) {
+      const n = this.#sent++
+      const isSlow = Math.floor((n + 1) * slowShare) > Math.floor(n * slowShare)
+      const ok = await this.#one(`/?sleep=${isSlow ? slow : 0}`)
+      if (!ok && errorPause > 0) await sleep(errorPause)
+    }
+  }
+
+  #one (path) {
+    return new Promise((resolve) => {
+      const start = now()
+      let settled = false
+      const finish = (status, pid, kind) => {
+        if (settled) return
+        settled = true
+        this.outcomes.push(start, now() - start, pid, status, kind)
+        if (kind !== undefined) this.failed++
+        else if (status < 200 || status > 299) this.non2xx++
+        resolve(kind === undefined)
+      }
+      const req = http.request({ ...this.target, path, agent: this.agent, timeout: this.options.timeout }, (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk) => { body += chunk })
+        res.on('end', () => finish(res.statusCode, body.startsWith('ospid:') ? Number(body.slice(6)) : 0))
+        res.on('error', (err) => finish(0, 0, kindOf(err)))
+      })
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })))
+      req.on('error', (err) => finish(0, 0, kindOf(err)))
+      req.end()
+    })
+  }
+}
+
+/** One GET on a fresh connection: `{ status, pid, end }` or `{ error, end }`, never thrown. */
+export function get (url, timeout = 2000) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk) => { body += chunk })
+      res.on('end', () => resolve({ status: res.statusCode, pid: body.startsWith('ospid:') ? Number(body.slice(6)) : 0, end: now() }))
+      res.on('error', (err) => resolve({ error: kindOf(err), end: now() }))
+    })
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })))
+    req.on('error', (err) => resolve({ error: kindOf(err), end: now() }))
+  })
+}
+
+/** Polls `url` until a 2xx answer comes from a pid other than `notPid`; resolves with it, or undefined after `ms`. */
+export async function firstAnswer (url, { notPid, ms = 20_000, pause = 2 } = {}) {
+  const deadline = now() + ms
+  while (now() < deadline) {
+    const r = await get(url)
+    if (r.status >= 200 && r.status <= 299 && r.pid !== notPid) return r
+    await sleep(pause)
+  }
+  return undefined
+}

@@ -1,0 +1,356 @@
+// The benchmark: `node bench/run.mjs [part] [--flags]`, or `pnpm bench [part]`. See bench/README.md.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { dirname, join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { cannon, runSystem, systems } from './lib/availability.mjs'
+import { chart } from './lib/chart.mjs'
+import { handover } from './lib/handover.mjs'
+import { overhead } from './lib/overhead.mjs'
+import { clear, say } from './lib/progress.mjs'
+import { sweep } from './lib/procs.mjs'
+import { markdown } from './lib/report.mjs'
+import { soak } from './lib/soak.mjs'
+import { killPm2, Pm2 } from './lib/systems.mjs'
+
+const bench = dirname(fileURLToPath(import.meta.url))
+const root = dirname(bench)
+const parts = ['availability', 'crosscheck', 'overhead', 'handover', 'soak']
+const frameworksAll = ['http', 'fastify', 'express', 'koa']
+
+const usage = `Usage: node bench/run.mjs [part] [options]   (or: pnpm bench [part] [options])
+
+Parts: all (default) = availability + crosscheck + overhead + handover + soak; or one of them; or smoke.
+  availability  each framework under keep-alive load through N reloads: ours, naive restart, PM2
+  crosscheck    the recorder and autocannon at once, ours and naive restart (examples/http)
+  overhead      hello-world throughput and p99 with and without the adapter, interleaved
+  handover      signal-to-new-pid against a cold start of the same app
+  soak          many reloads in a row under light load: failures, fds, RSS, leftovers
+  smoke         a few reloads of examples/http (ours, then a naive restart); exits 1 if ours failed
+                a request or anything broke. Writes no results. Under a minute.
+
+Options (defaults are the full run's):
+  --frameworks=http,fastify,express,koa   --systems=ours,naive,pm2
+  --reloads=20 --interval=1500 (ms) --connections=32 --slow-share=0.1 --slow=0.2 (s)
+  --crosscheck-reloads=5 --pairs=6 --seconds=2 --warmup=1 --samples=7
+  --soak-reloads=200 --soak-framework=http --settle=250 (ms)
+  --pm2-instances=1 (PM2 cluster workers; 1 matches ours, one process serving)
+  --out=bench/results   --no-readme (do not update bench/README.md)`
+
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    frameworks: { type: 'string', default: frameworksAll.join(',') },
+    systems: { type: 'string', default: Object.keys(systems).join(',') },
+    reloads: { type: 'string', default: '20' },
+    interval: { type: 'string', default: '1500' },
+    connections: { type: 'string', default: '32' },
+    'slow-share': { type: 'string', default: '0.1' },
+    slow: { type: 'string', default: '0.2' },
+    'crosscheck-reloads': { type: 'string', default: '5' },
+    pairs: { type: 'string', default: '6' },
+    seconds: { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '1' },
+    samples: { type: 'string', default: '7' },
+    'soak-reloads': { type: 'string', default: '200' },
+    'soak-framework': { type: 'string', default: 'http' },
+    settle: { type: 'string', default: '250' },
+    'pm2-instances': { type: 'string', default: '1' },
+    out: { type: 'string', default: join(bench, 'results') },
+    'no-readme': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false }
+  }
+})
+
+function number (name, min) {
+  const value = Number(flags[name])
+  if (!Number.isFinite(value) || value < min) {
+    console.error(`--${name} should be a number >= ${min}, instead got '${flags[name]}'\n\n${usage}`)
+    process.exit(2)
+  }
+  return value
+}
+
+const part = positionals[0] ?? 'all'
+if (flags.help || positionals.length > 1 || ![...parts, 'all', 'smoke'].includes(part)) {
+  console.error(positionals.length > 1 || flags.help ? usage : `unknown part '${part}'\n\n${usage}`)
+  process.exit(flags.help ? 0 : 2)
+}
+
+const config = {
+  frameworks: flags.frameworks.split(',').filter(Boolean),
+  systems: flags.systems.split(',').filter(Boolean),
+  reloads: number('reloads', 1),
+  interval: number('interval', 0),
+  connections: number('connections', 1),
+  slowShare: number('slow-share', 0.001),
+  slow: number('slow', 0),
+  crosscheckReloads: number('crosscheck-reloads', 1),
+  pairs: number('pairs', 1),
+  seconds: number('seconds', 1),
+  warmup: number('warmup', 1),
+  samples: number('samples', 1),
+  soakReloads: number('soak-reloads', 1),
+  soakFramework: flags['soak-framework'],
+  settle: number('settle', 0),
+  pm2Instances: number('pm2-instances', 1),
+  pm2: Object.entries(Object.assign(Pm2.settings, { instances: Number(flags['pm2-instances']) })).map(([k, v]) => `${k} ${v}`).concat('wait_ready true').join(', ')
+}
+for (const name of [...config.frameworks, config.soakFramework]) {
+  if (!frameworksAll.includes(name)) { console.error(`unknown framework '${name}'; known: ${frameworksAll.join(', ')}`); process.exit(2) }
+}
+for (const name of config.systems) {
+  if (!(name in systems)) { console.error(`unknown system '${name}'; known: ${Object.keys(systems).join(', ')}`); process.exit(2) }
+}
+
+const example = (framework) => join(root, 'examples', framework, 'server.js')
+const plainApp = (framework) => join(bench, 'apps', `${framework}.mjs`)
+
+/** The frameworks whose example exists; each missing one is said out loud and listed in the report. */
+function present (frameworks) {
+  const skipped = []
+  const ok = []
+  for (const framework of frameworks) {
+    const path = example(framework)
+    if (existsSync(path)) { ok.push(framework); continue }
+    const why = `${relative(root, path)} does not exist, so ${framework} was not measured`
+    say(`\n!!! SKIPPED ${framework}: ${why}\n`)
+    skipped.push({ framework, why })
+  }
+  return { ok, skipped }
+}
+
+const results = {
+  version: 1,
+  startedAt: new Date().toISOString(),
+  machine: {
+    node: process.versions.node,
+    platform: `${os.platform()} ${os.release()}`,
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model.trim() ?? '?',
+    memGb: Math.round(os.totalmem() / 2 ** 30),
+    loadavg: os.loadavg().map((n) => Math.round(n * 100) / 100)
+  },
+  config,
+  parts: {},
+  leftovers: [],
+  errors: []
+}
+let failedOurs = false
+const at = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+
+function line (r) {
+  if (r.requests === undefined) return `${r.framework} · ${r.label}: error: ${r.error}`
+  return `${r.framework} · ${r.label}: ${r.reloads} reloads, ${r.requests.toLocaleString('en-US')} requests, ${r.failed} failed` +
+    `${r.failed > 0 ? ` (${Object.entries(r.failedByKind).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}, ${r.non2xx} non-2xx, ` +
+    `p99 ${r.latency.p99} ms, signal → new pid ${r.toNewPid.median} ms (median), pids seen ${r.generations}` +
+    `${r.error !== undefined ? `; error: ${r.error}` : ''}${r.leftover?.length > 0 ? `; leftover pids ${r.leftover.join(', ')}` : ''}`
+}
+
+function check (r) {
+  if (r.error !== undefined) results.errors.push(`${r.framework} · ${r.label}: ${r.error}`)
+  if (r.leftover?.length > 0) results.errors.push(`${r.framework} · ${r.label}: pids ${r.leftover.join(', ')} still alive at the end, killed`)
+  if (r.system === 'ours' && (r.error !== undefined || r.failed !== 0 || r.non2xx !== 0)) failedOurs = true
+}
+
+async function runAvailability () {
+  const { ok, skipped } = present(config.frameworks)
+  const runs = []
+  const charts = []
+  for (const framework of ok) {
+    const panels = []
+    for (const system of config.systems) {
+      const run = await runSystem({ framework, system, script: example(framework), app: plainApp(framework), ...config, reloads: config.reloads })
+      run.result.connections = config.connections
+      runs.push(run.result)
+      check(run.result)
+      say(line(run.result))
+      const r = run.result
+      panels.push({
+        title: r.label,
+        subtitle: r.requests === undefined ? '' : `${r.reloads} reloads · ${r.requests.toLocaleString('en-US')} requests · ${r.failed.toLocaleString('en-US')} failed · ${r.non2xx} non-2xx · ${r.generations} pids`,
+        missing: r.error,
+        outcomes: run.outcomes,
+        events: run.events,
+        startedAt: run.startedAt,
+        stoppedAt: run.stoppedAt
+      })
+    }
+    await killPm2()
+    charts.push({ framework, svg: chart({ title: `${framework}: latency of every request while reloading (${config.connections} keep-alive connections, ${config.reloads} reloads)`, panels }) })
+  }
+  await killPm2()
+  results.parts.availability = { at: at(), config: { ...config }, runs, skipped, charts: charts.map((c) => c.framework) }
+  return charts
+}
+
+async function runCrosscheck () {
+  const framework = 'http'
+  const list = []
+  const half = Math.max(1, Math.round(config.connections / 2))
+  for (const system of config.systems.filter((s) => s !== 'pm2')) {
+    const extra = cannon({ connections: half, slowShare: config.slowShare, slow: config.slow })
+    const run = await runSystem({ framework, system, script: example(framework), app: plainApp(framework), ...config, connections: half, reloads: config.crosscheckReloads, extra, tag: 'cross-check' })
+    run.result.connections = half
+    list.push(run.result)
+    check(run.result)
+    say(`cross-check · ${line(run.result)}`)
+    const a = run.result.extra
+    if (a !== undefined) say(`cross-check · autocannon beside it: ${a.answered.toLocaleString('en-US')} answered, ${a.errors} errors, ${a.non2xx} non-2xx`)
+  }
+  results.parts.availability ??= { at: at(), config: { ...config }, runs: [], skipped: [] }
+  results.parts.availability.crosscheck = list
+}
+
+async function runOverhead () {
+  const { ok, skipped } = present(config.frameworks)
+  const rows = []
+  for (const framework of ok) {
+    try {
+      const row = await overhead({ framework, script: example(framework), app: plainApp(framework), ...config })
+      rows.push(row)
+      say(`overhead · ${framework}: throughput ratio ${row.rpsRatio.median} (${row.rpsRatio.min}–${row.rpsRatio.max}), p99 ratio ${row.p99Ratio.median} (${row.p99Ratio.min}–${row.p99Ratio.max})`)
+    } catch (err) {
+      rows.push({ framework, error: err.message })
+      results.errors.push(`overhead · ${framework}: ${err.message}`)
+    }
+  }
+  results.parts.overhead = { at: at(), config: { connections: config.connections, pairs: config.pairs, seconds: config.seconds, warmup: config.warmup }, rows, skipped }
+}
+
+async function runHandover () {
+  const { ok, skipped } = present(config.frameworks)
+  const rows = []
+  for (const framework of ok) {
+    try {
+      const row = await handover({ framework, script: example(framework), samples: config.samples })
+      rows.push(row)
+      say(`handover · ${framework}: cold start ${row.cold.median} ms, handover ${row.handover.median} ms (median), ratio ${row.ratio}`)
+    } catch (err) {
+      rows.push({ framework, error: err.message })
+      results.errors.push(`handover · ${framework}: ${err.message}`)
+    }
+  }
+  results.parts.handover = { at: at(), rows, skipped }
+}
+
+async function runSoak () {
+  const framework = config.soakFramework
+  const soakConfig = { settle: config.settle, connections: 4, slowShare: config.slowShare, slow: 0.05 }
+  if (!existsSync(example(framework))) {
+    results.parts.soak = { at: at(), error: `${relative(root, example(framework))} does not exist` }
+    results.errors.push(`soak: ${results.parts.soak.error}`)
+    return
+  }
+  try {
+    const r = await soak({ framework, script: example(framework), reloads: config.soakReloads, ...soakConfig })
+    results.parts.soak = { at: at(), config: soakConfig, ...r }
+    if (!r.targets.failed) failedOurs = true
+    if (!r.targets.leftovers) results.errors.push(`soak: old generations alive at the end: ${r.oldAlive.join(', ') || 'none'}; leftover: ${r.leftover.join(', ') || 'none'}`)
+    say(`soak · ${framework}: ${r.reloads} reloads, ${r.requests} requests, ${r.failed} failed, ${r.non2xx} non-2xx, fds ${r.fds.first} → ${r.fds.last}, RSS ${r.rss.first} → ${r.rss.last} MB`)
+  } catch (err) {
+    results.parts.soak = { at: at(), error: err.message }
+    results.errors.push(`soak: ${err.message}`)
+  }
+}
+
+async function runSmoke () {
+  const script = example('http')
+  const base = { framework: 'http', script, app: plainApp('http'), interval: 700, connections: 8, slowShare: 0.25, slow: 0.2, lead: 500, tail: 500 }
+  const ours = await runSystem({ ...base, system: 'ours', reloads: 3, tag: 'smoke' })
+  check(ours.result)
+  say(`smoke · ${line(ours.result)}`)
+  const naive = await runSystem({ ...base, system: 'naive', reloads: 2, tag: 'smoke' })
+  if (naive.result.requests === undefined || naive.result.leftover?.length > 0) check(naive.result)
+  say(`smoke · ${line(naive.result)}`)
+  const r = ours.result
+  if (r.requests !== undefined && r.generations !== r.reloads + 1) {
+    results.errors.push(`ours: ${r.generations} pids answered, expected ${r.reloads + 1} (one per generation)`)
+  }
+}
+
+let cleaning
+async function cleanup () {
+  cleaning ??= (async () => {
+    clear()
+    await killPm2({ removeHome: true })
+    const found = await sweep()
+    results.leftovers.push(...found)
+    for (const l of found) say(`!!! leftover process ${l.pid} (${l.cmd}): killed`)
+  })()
+  return cleaning
+}
+
+// PM2's client throws from its own callbacks, out of reach of any try.
+process.on('uncaughtException', (err) => {
+  say(`\n!!! ${err.stack ?? err.message}\nstopping every process the bench started…`)
+  results.errors.push(`uncaught: ${err.message}`)
+  cleanup().finally(() => process.exit(1))
+})
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    say(`\n${sig}: stopping every process the bench started…`)
+    cleanup().finally(() => process.exit(130))
+  })
+}
+
+const started = Date.now()
+let charts = []
+try {
+  if (part === 'smoke') await runSmoke()
+  if (part === 'all' || part === 'availability') charts = await runAvailability()
+  if (part === 'all' || part === 'crosscheck') await runCrosscheck()
+  if (part === 'all' || part === 'overhead') await runOverhead()
+  if (part === 'all' || part === 'handover') await runHandover()
+  if (part === 'all' || part === 'soak') await runSoak()
+} catch (err) {
+  results.errors.push(`${part}: ${err.stack ?? err.message}`)
+} finally {
+  await cleanup()
+}
+results.finishedAt = at()
+results.seconds = Math.round((Date.now() - started) / 1000)
+
+if (part !== 'smoke') {
+  const out = flags.out
+  mkdirSync(out, { recursive: true })
+  const stamp = results.startedAt.replace(/[:.]/g, '-')
+  writeFileSync(join(out, `${stamp}.json`), JSON.stringify(results, null, 2) + '\n')
+  // latest.* keep the parts this run did not measure from the runs before it.
+  let latest = { parts: {} }
+  try { latest = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) } catch {}
+  const merged = { ...results, parts: { ...latest.parts, ...results.parts } }
+  // latest.svg is the first framework's (examples/http in a full run); the others get their own file.
+  for (const { framework, svg } of charts) {
+    writeFileSync(join(out, framework === charts[0].framework ? 'latest.svg' : `latest-${framework}.svg`), svg)
+  }
+  if (merged.parts.availability !== undefined && existsSync(join(out, 'latest.svg'))) merged.parts.availability.chart = 'latest.svg'
+  const md = markdown(merged)
+  writeFileSync(join(out, 'latest.json'), JSON.stringify(merged, null, 2) + '\n')
+  writeFileSync(join(out, 'latest.md'), md)
+  if (!flags['no-readme'] && out === join(bench, 'results')) updateReadme(md)
+  say(`\nresults: ${relative(process.cwd(), join(out, 'latest.md'))}, latest.json, latest.svg, ${stamp}.json`)
+  console.log(md)
+}
+
+function updateReadme (md) {
+  const path = join(bench, 'README.md')
+  if (!existsSync(path)) return
+  const text = readFileSync(path, 'utf8')
+  const start = '<!-- latest results: start -->'
+  const end = '<!-- latest results: end -->'
+  const a = text.indexOf(start)
+  const b = text.indexOf(end)
+  if (a === -1 || b < a) return
+  // The report's headings sit one level down in the README, and its image paths are relative to results/.
+  const body = md.replace(/^# reload benchmark\n/, '').replace(/^(#+) /gm, '$1# ').replace(/\]\(latest/g, '](results/latest')
+  writeFileSync(path, `${text.slice(0, a + start.length)}\n${body.trim()}\n${text.slice(b)}`)
+}
+
+const broke = results.errors.length > 0 || results.leftovers.length > 0
+if (broke) say(`\n${results.errors.length} error(s), ${results.leftovers.length} leftover process(es):\n  ${results.errors.join('\n  ')}`)
+if (failedOurs) say('\n!!! reload (ours) failed requests or answered non-2xx: see above')
+if (part === 'smoke') say(`smoke: ${broke || failedOurs ? 'FAILED' : 'ok'}`)
+process.exit(broke || failedOurs ? 1 : 0)
