@@ -119,11 +119,9 @@ export class Listeners {
     let claimed: InheritedFd | undefined
     let unixPath: string | undefined
     const onListening = (): void => {
-      if (unixPath !== undefined && claimed === undefined && options.path !== unixPath) {
-        renameSync(options.path as string, unixPath)
-        // address() reports the path it was bound at; the socket now lives at the asked-for path.
-        Reflect.set(server, '_pipeName', unixPath)
-      } else if (unixPath !== undefined) {
+      if (unixPath !== undefined) {
+        if (claimed === undefined && options.path !== unixPath) renameSync(options.path as string, unixPath)
+        // address() reports the path it was bound at (or null for an fd); the socket lives at this one.
         Reflect.set(server, '_pipeName', unixPath)
       }
       this.#record(server, claimed, target, unixPath)
