@@ -111,11 +111,16 @@ export function isAlive (pid: number): boolean {
 
 const fixtures = new Set<Fixture>()
 
+// The runner's own RELOAD_* and LISTEN_* settings (CI's report path, an operator's timeouts) are not the test's.
+function outerEnv (): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(RELOAD|LISTEN)_/.test(name) || name === 'RELOAD_TEST_ECHO'))
+}
+
 /** Starts `node <script>` with `env` added; the caller (or `closeAll()`) kills it. */
 export function startProcess (script: string, { env = {}, args = [] as string[], cwd = root, command = process.execPath } = {}): Fixture {
   const child = spawn(command, command === process.execPath ? [script, ...args] : args, {
     cwd,
-    env: { ...process.env, NODE_DEBUG: process.env.NODE_DEBUG ?? '', ...env },
+    env: { ...outerEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const fixture = new Fixture(child)
