@@ -87,3 +87,50 @@ describe('drain', () => {
     expect(await fixture.exit).toEqual({ code: 0, signal: null })
   })
 })
+
+/** Opens an upgraded (echo) connection; resolves once the 101 arrived. */
+async function upgrade (url: string): Promise<{ socket: net.Socket, received: () => string, closed: Promise<unknown> }> {
+  const { hostname, port } = new URL(url)
+  const socket = net.connect(Number(port), hostname)
+  let data = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => { data += chunk })
+  socket.write('GET /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n')
+  const deadline = Date.now() + 5000
+  while (!data.includes('\r\n\r\n')) {
+    if (Date.now() > deadline) throw new Error(`no 101: ${JSON.stringify(data)}`)
+    await sleep(20)
+  }
+  expect(data).toMatch(/^HTTP\/1.1 101 Switching Protocols/)
+  data = ''
+  return { socket, received: () => data, closed: once(socket, 'close') }
+}
+
+describe('drain of upgraded connections (WebSocket and the like)', () => {
+  it('keeps the old generation until the app closes its upgraded sockets on the drain event', async () => {
+    const { fixture, url, pid } = await startServer(app, { env: { CLOSE_UPGRADED_ON_DRAIN: '1' } })
+    const echo = await upgrade(url)
+    fixture.signal('SIGHUP', pid)
+    await fixture.ready(2)
+    await echo.closed
+    expect(echo.received()).toBe(`bye from ${pid}\n`)
+    await fixture.gone(pid)
+    expect(fixture.output).toMatch(new RegExp(`reload\\[${pid}\\]: draining \\(requests=0 connections=1\\)`))
+  })
+
+  it('cuts an upgraded socket nobody closes at drainTimeout', async () => {
+    const { fixture, url, pid } = await startServer(app, { env: { RELOAD_DRAIN_TIMEOUT: '600' } })
+    const echo = await upgrade(url)
+    echo.socket.write('ping\n')
+    fixture.signal('SIGHUP', pid)
+    await fixture.ready(2)
+    await sleep(200)
+    // Still open and still the old generation's while the drain waits.
+    echo.socket.write('still there\n')
+    await sleep(100)
+    expect(echo.received()).toBe('ping\nstill there\n')
+    await echo.closed
+    await fixture.gone(pid)
+    expect(fixture.output).toMatch(new RegExp(`reload\\[${pid}\\]: warn: drainTimeout \\(600 ms\\) reached: cut 0 requests on 1 connections`))
+  })
+})
