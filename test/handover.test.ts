@@ -1,21 +1,10 @@
-import http from 'node:http'
 import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, startProcess, startServer, tempDir } from './helpers/process.js'
-import { get, request } from './helpers/http.js'
+import { get, getUnix, request } from './helpers/http.js'
 
 const app = 'test/fixtures/http-app.js'
-function getUnix (socketPath: string, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get({ socketPath, path, agent: false }, (res) => {
-      let body = ''
-      res.on('data', (chunk) => { body += chunk })
-      res.on('end', () => resolve(body))
-    }).on('error', reject)
-  })
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 afterEach(closeAll)

@@ -1,10 +1,9 @@
-import http from 'node:http'
 import net from 'node:net'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, root, startProcess, startServer, tempDir } from './helpers/process.js'
-import { get, request } from './helpers/http.js'
+import { get, getUnix, request } from './helpers/http.js'
 
 const app = 'test/fixtures/http-app.js'
 const protocolVariable = /^(LISTEN_FDS|LISTEN_PID|LISTEN_FDNAMES|RELOAD_READY_FD|RELOAD_GENERATION)=/m
@@ -17,16 +16,6 @@ async function freePort (): Promise<number> {
   const { port } = server.address() as net.AddressInfo
   await new Promise((resolve) => server.close(resolve))
   return port
-}
-
-function getUnix (socketPath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http.get({ socketPath, path: '/', agent: false }, (res) => {
-      let body = ''
-      res.on('data', (chunk) => { body += chunk })
-      res.on('end', () => resolve(body))
-    }).on('error', reject)
-  })
 }
 
 describe('listeners', () => {

@@ -83,3 +83,14 @@ export class Load {
 
   get failures (): Outcome[] { return this.outcomes.filter((o) => o.error !== undefined || o.status !== 200) }
 }
+
+/** GET `path` over the unix socket at `socketPath`; resolves with the body. */
+export function getUnix (socketPath: string, path = '/'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ socketPath, path, agent: false }, (res) => {
+      let body = ''
+      res.on('data', (chunk) => { body += chunk })
+      res.on('end', () => resolve(body))
+    }).on('error', reject)
+  })
+}
