@@ -257,7 +257,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
         draining: 'this generation is draining; signal the one that serves now',
         stopped: 'this generation is exiting'
       }[state]
-      this.#log.warn({ signal }, `${signal} ignored: ${why}`)
+      this.#log.warn({}, `${signal} ignored: ${why}`)
       return
     }
     this.#log.info({}, `${signal} received`)
@@ -267,19 +267,19 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   readonly #onShutdownSignal = (signal: NodeJS.Signals): void => {
     this.#shutdownSignals++
     if (this.#shutdownSignals > 1) {
-      this.#log.warn({ signal }, `second ${signal}: exiting now`)
+      this.#log.warn({}, `second ${signal}: exiting now`)
       for (const ledger of this.#ledgers.values()) ledger.destroy()
       process.exit(1)
     }
     if (this.#retiring !== undefined) {
-      this.#log.info({ signal }, `${signal} received while draining; send it again to exit now`)
+      this.#log.info({}, `${signal} received while draining; send it again to exit now`)
       return
     }
     this.#log.info({}, `${signal} received`)
     this.#retire('shutdown').catch(this.#fatal)
   }
 
-  // A bug of ours in a path nobody awaits: say so, and do not leave a half-drained process behind.
+  // A failure in a path nobody awaits: say so, and make the process's exit code show it.
   readonly #fatal = (err: unknown): void => {
     this.#log.error({ err }, `reload failed: ${(err as Error)?.stack ?? String(err)}`)
     process.exitCode = 1
