@@ -125,4 +125,18 @@ describe('listeners', () => {
     expect((await get(`${url}/`)).body).toBe(`ospid:${next}`)
     expect(fixture.output).not.toContain('closed inherited listeners')
   })
+
+  it('hands over every listener of an app with two servers', async () => {
+    const { fixture, url, pid } = await startServer(app, { env: { EXTRA: '1' } })
+    const { match } = await fixture.waitFor(/extra on (http:\/\/\S+)/)
+    const extra = match[1] as string
+    expect((await get(`${extra}/`)).body).toBe(`extra:${pid}`)
+    fixture.signal('SIGHUP', pid)
+    const next = await fixture.ready(2)
+    expect(fixture.output).toMatch(new RegExp(`starting generation 2 \\(pid=${next} listeners=2\\)`))
+    await fixture.gone(pid)
+    expect((await get(`${url}/`)).body).toBe(`ospid:${next}`)
+    expect((await get(`${extra}/`)).body).toBe(`extra:${next}`)
+    expect(fixture.output).not.toContain('closed inherited listeners')
+  })
 })
