@@ -34,6 +34,7 @@ export class Ledger {
   readonly #connections = new Map<Socket, Connection>()
   #draining: Promise<void> | undefined
   #drainStart = 0
+  #idleDeadline = Infinity
   #resolve: (() => void) | undefined
   readonly #idleGrace: number | undefined
 
@@ -59,12 +60,15 @@ export class Ledger {
   /**
    * Stops accepting and drains: in-flight requests finish and answer with `Connection: close`, requests
    * on open keep-alive sockets are still served (with `Connection: close`), and a socket that stays idle
-   * closes after the idle grace. Resolves when no connection is left. Idempotent.
+   * closes after the idle grace, or shortly before `deadline` (ms since the epoch) if that comes first.
+   * Resolves when no connection is left. Idempotent.
    */
-  drain (): Promise<void> {
+  drain ({ deadline = Infinity }: { deadline?: number } = {}): Promise<void> {
     if (this.#draining !== undefined) return this.#draining
     this.#draining = new Promise((resolve) => { this.#resolve = resolve })
     this.#drainStart = Date.now()
+    // An idle socket still open at the deadline would be cut; ending it a little before is gentler.
+    this.#idleDeadline = deadline - Math.min(1000, (deadline - this.#drainStart) / 10)
     // http.Server#close() also closes idle keep-alive sockets at once, and a client may be sending on
     // one right then (ECONNRESET). Closing only the listening handle leaves them to the idle grace.
     if (this.server.listening) Server.prototype.close.call(this.server)
@@ -130,7 +134,7 @@ export class Ledger {
     const keepAlive = (this.server as { keepAliveTimeout?: number }).keepAliveTimeout
     const grace = this.#idleGrace ?? (keepAlive !== undefined && keepAlive > 0 ? keepAlive : 5000)
     // Counted from the drain's start: never sooner than the keep-alive time the client was promised.
-    const wait = Math.max(0, this.#drainStart + grace - Date.now())
+    const wait = Math.max(0, Math.min(this.#drainStart + grace, this.#idleDeadline) - Date.now())
     connection.idleTimer = setTimeout(() => {
       connection.idleTimer = undefined
       if (current(socket) === undefined) socket.end()

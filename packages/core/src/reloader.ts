@@ -313,7 +313,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     this.emit('drain', { reason })
     let timer: NodeJS.Timeout | undefined
     const timedOut = await Promise.race([
-      Promise.all(ledgers.map((ledger) => ledger.drain())).then(() => false),
+      Promise.all(ledgers.map(async (ledger) => await ledger.drain({ deadline }))).then(() => false),
       new Promise<boolean>((resolve) => { timer = setTimeout(resolve, this.#options.drainTimeout, true) })
     ])
     clearTimeout(timer)

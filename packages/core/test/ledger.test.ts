@@ -124,6 +124,17 @@ describe('ledger.drain()', () => {
     expect(waited).toBeGreaterThanOrEqual(300)
     expect(waited).toBeLessThan(2000)
   })
+  it('ends an idle socket shortly before the deadline when its grace would outlast it', async () => {
+    const { ledger, port } = await serve(hello, 60_000)
+    const client = rawClient(port)
+    await client.send('/')
+    const started = Date.now()
+    await ledger.drain({ deadline: started + 1000 })
+    await client.closed
+    const waited = Date.now() - started
+    expect(waited).toBeGreaterThanOrEqual(850)
+    expect(waited).toBeLessThan(1000 + 500)
+  })
 })
 
 describe('ledger.destroy()', () => {
