@@ -86,6 +86,23 @@ describe('handover', () => {
   })
 })
 
+describe('faults', () => {
+  it('the old generation killed mid-handover: the new one still becomes ready and serves the socket', async () => {
+    const { fixture, url, pid } = await startServer(app, { env: { WARMUP_MS: '800' } })
+    fixture.signal('SIGHUP', pid)
+    const { match } = await fixture.waitFor(/starting generation 2 \(pid=(\d+)/)
+    fixture.signal('SIGKILL', pid)
+    await fixture.gone(pid)
+    const next = await fixture.ready(2)
+    expect(next).toBe(Number(match[1]))
+    expect((await get(`${url}/`)).body).toBe(`ospid:${next}`)
+    fixture.signal('SIGHUP', next)
+    const third = await fixture.ready(3)
+    await fixture.gone(next)
+    expect((await get(`${url}/`)).body).toBe(`ospid:${third}`)
+  })
+})
+
 describe('a failed handover leaves the old generation serving', () => {
   it('SIGTERM during a handover stops the new generation before it is ready, then drains', async () => {
     const socket = join(tempDir(), 'app.sock')
