@@ -72,6 +72,11 @@ export class Ledger {
     // http.Server#close() also closes idle keep-alive sockets at once, and a client may be sending on
     // one right then (ECONNRESET). Closing only the listening handle leaves them to the idle grace.
     if (this.server.listening) Server.prototype.close.call(this.server)
+    // A server.close() during the drain (a framework closing its servers, the app's own shutdown code)
+    // would run that same idle close: the ledger closes idle sockets itself now.
+    if (typeof Reflect.get(this.server, 'closeIdleConnections') === 'function') {
+      Object.defineProperty(this.server, 'closeIdleConnections', { configurable: true, writable: true, value: () => {} })
+    }
     this.server.prependListener('request', this.#onRequest)
     for (const connection of this.#connections.values()) this.#settle(connection)
     this.#check()
@@ -87,6 +92,7 @@ export class Ledger {
 
   /** Stops tracking this server. */
   detach (): void {
+    Reflect.deleteProperty(this.server, 'closeIdleConnections')
     this.server.off('connection', this.#onConnection)
     this.server.off('secureConnection', this.#onConnection)
     this.server.off('request', this.#onRequest)

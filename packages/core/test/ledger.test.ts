@@ -103,6 +103,21 @@ describe('ledger.drain()', () => {
     expect(Date.now() - started).toBeLessThan(1500)
   })
 
+  it('keeps idle sockets through a server.close() made during the drain (a framework closing its servers)', async () => {
+    const { server, ledger, port } = await serve(hello, 1500)
+    const client = rawClient(port)
+    await client.send('/')
+    const drained = ledger.drain()
+    server.close()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(client.socket.destroyed).toBe(false)
+    expect(await client.send('/')).toMatch(/Connection: close/)
+    await client.closed
+    await drained
+    ledger.detach()
+    expect(Object.hasOwn(server, 'closeIdleConnections')).toBe(false)
+  })
+
   it('closes a socket that stays idle once its grace has passed', async () => {
     const { ledger, port } = await serve(hello, 300)
     const client = rawClient(port)

@@ -1,4 +1,3 @@
-import type { Server as HttpServer } from 'node:http'
 import { Server, type AddressInfo } from 'node:net'
 import { reloader, type Reloader, type ReloadOptions } from '@reload/core'
 import type { FastifyInstance } from 'fastify'
@@ -54,22 +53,6 @@ function watch (window: Window): () => void {
   }
 }
 
-// Fastify closes its further servers as soon as the main one emits 'close', which in a drain is when
-// the main server's own sockets are done: the ledger drains those servers itself, idle sockets included.
-function holdWhileDraining (server: Server, reload: Reloader): () => void {
-  const names = ['closeIdleConnections', 'closeAllConnections'] as const
-  for (const name of names) {
-    const method = (server as HttpServer)[name]
-    if (typeof method !== 'function') continue
-    Object.defineProperty(server, name, {
-      configurable: true,
-      writable: true,
-      value: function (this: HttpServer) { if (!reload.isDraining) method.call(this) }
-    })
-  }
-  return () => { for (const name of names) Reflect.deleteProperty(server, name) }
-}
-
 async function plugin (app: FastifyInstance, options: FastifyReloadOptions): Promise<void> {
   // Fastify's null logger has no level; a silent reload would hide every handover.
   const logger = 'logger' in options ? options.logger : typeof app.log.level === 'string' ? app.log : undefined
@@ -84,7 +67,7 @@ async function plugin (app: FastifyInstance, options: FastifyReloadOptions): Pro
   const window: Window = {
     main: app.server,
     // Fastify goes on without an extra address it cannot bind (::1 where IPv6 is off), and so does reload.
-    take: (server) => { uninstall.push(reload.attach(server, { optional: true }), holdWhileDraining(server, reload)) }
+    take: (server) => { uninstall.push(reload.attach(server, { optional: true })) }
   }
   const onListening = (): void => { stopWatching(); unwatch = watch(window) }
   app.server.on('listening', onListening)
