@@ -1,21 +1,124 @@
-import { Socket } from 'node:net'
+import { spawn, type ChildProcess } from 'node:child_process'
+import type { Socket } from 'node:net'
+import { ReloadError } from './errors.js'
+import { LISTEN_FDS_START, listenEnv } from './fds.js'
 import { debug } from './log.js'
+import { later } from './timers.js'
+
+/** How to start the next generation. */
+export interface SpawnOptions {
+  fds: number[]
+  names: string[]
+  generation: number
+  readyTimeout: number
+  cwd: string
+  /** Aborting kills the child and rejects with `ERR_RELOAD_ABORTED`. */
+  signal: AbortSignal
+  /** Told the child's pid as soon as it exists. */
+  onSpawn?: (pid: number) => void
+}
+
+/** A new generation that said it is ready, and the link its parent keeps to it until the parent exits. */
+export interface Child {
+  process: ChildProcess
+  pid: number
+  /** Closing it tells the child its parent's drain is over. */
+  link: Socket | undefined
+}
+
+// LISTEN_PID must be the child's own pid, which a parent cannot know before the fork. The shell knows
+// it ($$) and exec keeps it.
+const withOwnPid = 'export LISTEN_PID=$$; exec "$0" "$@"'
+
+/** How long a child that failed gets to drain what it took before it is killed. */
+const KILL_GRACE = 5000
+
+function stop (child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  child.kill('SIGTERM')
+  later(KILL_GRACE, () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+}
+
+function spawnFailed (err: unknown): ReloadError {
+  const message = err instanceof Error ? err.message : String(err)
+  return new ReloadError('ERR_RELOAD_SPAWN_FAILED',
+    `could not start the new generation (${message}); check that /bin/sh and ${process.execPath} exist and the working directory is there`,
+    { cause: err })
+}
 
 /**
- * Writes one line of the readiness protocol (`READY=1`, or `ERROR=<why>`) to the parent over the socket
- * it passed, then closes it. A parent that has gone away is not an error of ours.
+ * Starts the same program again, with `fds` as its fds 3, 4, … and a socket after them on which it says
+ * it is ready. Resolves with the child once it is; otherwise kills it and rejects with a coded error.
  */
-export function tellParent (fd: number, line: string): Promise<void> {
-  return new Promise((resolve) => {
-    let socket: Socket
-    try {
-      socket = new Socket({ fd, readable: false, writable: true })
-    } catch (err) {
-      debug('ready fd %d unusable: %s', fd, err)
-      resolve()
-      return
+export function spawnGeneration (options: SpawnOptions): Promise<Child> {
+  const readyFd = LISTEN_FDS_START + options.fds.length
+  const env = { ...process.env, ...listenEnv(options.names, readyFd, options.generation) }
+  Reflect.deleteProperty(env, 'LISTEN_PID')
+  const argv = [...process.execArgv, ...process.argv.slice(1)]
+  debug('spawn %s %o fds=%o', process.execPath, argv, options.fds)
+  let child: ChildProcess
+  try {
+    child = spawn('/bin/sh', ['-c', withOwnPid, process.execPath, ...argv], {
+      stdio: ['inherit', 'inherit', 'inherit', ...options.fds, 'pipe'],
+      env,
+      cwd: options.cwd
+    })
+  } catch (err) {
+    return Promise.reject(spawnFailed(err))
+  }
+  if (child.pid !== undefined) options.onSpawn?.(child.pid)
+  const pipe = child.stdio[readyFd] as Socket | null | undefined
+  return new Promise((resolve, reject) => {
+    let buffer = ''
+    const finish = (err?: ReloadError): void => {
+      timer.cancel()
+      options.signal.removeEventListener('abort', onAbort)
+      child.off('exit', onExit)
+      child.off('error', onError)
+      pipe?.off('data', onData)
+      if (err === undefined) {
+        pipe?.unref()
+        resolve({ process: child, pid: child.pid as number, link: pipe ?? undefined })
+        return
+      }
+      pipe?.destroy()
+      stop(child)
+      reject(err)
     }
-    socket.on('error', (err) => { debug('telling parent: %s', err); resolve() })
-    socket.end(`${line.replace(/\n/g, ' ')}\n`, () => { socket.destroy(); resolve() })
+    const onData = (chunk: string): void => {
+      buffer += chunk
+      let end: number
+      while ((end = buffer.indexOf('\n')) !== -1) {
+        const line = buffer.slice(0, end)
+        buffer = buffer.slice(end + 1)
+        if (line === 'READY=1') { finish(); return }
+        if (line.startsWith('ERROR=')) {
+          finish(new ReloadError('ERR_RELOAD_CHILD_FAILED',
+            `new generation (pid ${child.pid}) failed before it was ready: ${line.slice(6)}; fix it and reload again`))
+          return
+        }
+      }
+    }
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      finish(new ReloadError('ERR_RELOAD_CHILD_EXITED',
+        `new generation (pid ${child.pid}) exited with ${signal ?? `code ${code}`} before it was ready; ` +
+        'see its output above, fix it and reload again'))
+    }
+    const onError = (err: Error): void => { finish(spawnFailed(err)) }
+    const timer = later(options.readyTimeout, () => {
+      finish(new ReloadError('ERR_RELOAD_READY_TIMEOUT',
+        `new generation (pid ${child.pid}) was not ready within readyTimeout (${options.readyTimeout} ms); ` +
+        'it must listen (or call ready()) in time: raise readyTimeout or find what blocks its start-up'))
+    }, { keepAlive: true })
+    const onAbort = (): void => {
+      finish(new ReloadError('ERR_RELOAD_ABORTED', `handover to pid ${child.pid} abandoned: this generation is shutting down`))
+    }
+    if (options.signal.aborted) { onAbort(); return }
+    options.signal.addEventListener('abort', onAbort, { once: true })
+    pipe?.setEncoding('utf8')
+    pipe?.on('data', onData)
+    pipe?.on('error', (err) => debug('ready pipe: %s', err))
+    child.once('exit', onExit)
+    child.once('error', onError)
   })
 }

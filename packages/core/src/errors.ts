@@ -4,11 +4,15 @@ export type ReloadErrorCode =
   | 'ERR_RELOAD_NOT_READY'
   | 'ERR_RELOAD_IN_PROGRESS'
   | 'ERR_RELOAD_DRAINING'
+  | 'ERR_RELOAD_ABORTED'
+  | 'ERR_RELOAD_DETACHED'
   | 'ERR_RELOAD_SPAWN_FAILED'
   | 'ERR_RELOAD_CHILD_EXITED'
   | 'ERR_RELOAD_CHILD_FAILED'
   | 'ERR_RELOAD_READY_TIMEOUT'
   | 'ERR_RELOAD_UNSUPPORTED_PLATFORM'
+  | 'ERR_RELOAD_NODE_INTERNALS'
+  | 'ERR_RELOAD_SOCKET_PATH'
 
 /**
  * The one error class of reload. `code` is stable across releases; `message` says what happened and

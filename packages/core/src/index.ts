@@ -1,5 +1,5 @@
-export { reloader, Reloader } from './reloader.js'
-export type { ReloadState, UpgradeResult, DrainReason, ReloadEvents } from './reloader.js'
+export { reloader } from './reloader.js'
+export type { Reloader, ReloadState, UpgradeResult, DrainReason, ReloadEvents } from './reloader.js'
 export { ReloadError } from './errors.js'
 export type { ReloadErrorCode } from './errors.js'
 export { defaults } from './options.js'

@@ -1,28 +1,18 @@
 import { Server, type Socket } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Server as TlsServer } from 'node:tls'
+import { currentResponse as current, isUpgraded, keepIdleOnClose } from './internals.js'
+import { later, type Later } from './timers.js'
 
 interface Connection {
   socket: Socket
   /** The response the drain waits for on this socket, if any. */
   watching: ServerResponse | undefined
-  idleTimer: NodeJS.Timeout | undefined
+  idleTimer: Later | undefined
 }
 
 /** What a drain left behind when its deadline came. */
 export interface Cut { requests: number, connections: number }
-
-// Node keeps the response in progress on its socket (`_httpMessage`, null between requests), so the
-// ledger needs no hook on each request until a drain starts.
-function current (socket: Socket): ServerResponse | undefined {
-  const res = Reflect.get(socket, '_httpMessage') as ServerResponse | null | undefined
-  return res ?? undefined
-}
-
-// An upgraded socket (WebSocket) has left the HTTP parser: Node frees `socket.parser` on upgrade.
-function isUpgraded (socket: Socket): boolean {
-  return Reflect.get(socket, 'parser') === null && !socket.destroyed
-}
 
 /**
  * The open connections of one server and the requests in flight on each. Costs one listener per
@@ -37,6 +27,7 @@ export class Ledger {
   #idleDeadline = Infinity
   #resolve: (() => void) | undefined
   readonly #idleGrace: number | undefined
+  #restoreClose: () => void = () => {}
 
   constructor (server: Server, options: { idleGrace?: number | undefined } = {}) {
     this.server = server
@@ -74,9 +65,7 @@ export class Ledger {
     if (this.server.listening) Server.prototype.close.call(this.server)
     // A server.close() during the drain (a framework closing its servers, the app's own shutdown code)
     // would run that same idle close: the ledger closes idle sockets itself now.
-    if (typeof Reflect.get(this.server, 'closeIdleConnections') === 'function') {
-      Object.defineProperty(this.server, 'closeIdleConnections', { configurable: true, writable: true, value: () => {} })
-    }
+    this.#restoreClose = keepIdleOnClose(this.server)
     this.server.prependListener('request', this.#onRequest)
     for (const connection of this.#connections.values()) this.#settle(connection)
     this.#check()
@@ -92,7 +81,7 @@ export class Ledger {
 
   /** Stops tracking this server. */
   detach (): void {
-    Reflect.deleteProperty(this.server, 'closeIdleConnections')
+    this.#restoreClose()
     this.server.off('connection', this.#onConnection)
     this.server.off('secureConnection', this.#onConnection)
     this.server.off('request', this.#onRequest)
@@ -105,7 +94,7 @@ export class Ledger {
     const tracked = connection
     this.#connections.set(socket, connection)
     socket.once('close', () => {
-      clearTimeout(tracked.idleTimer)
+      tracked.idleTimer?.cancel()
       this.#connections.delete(socket)
       this.#check()
     })
@@ -125,7 +114,7 @@ export class Ledger {
     if (socket.destroyed) return
     const res = current(socket)
     if (res !== undefined) {
-      clearTimeout(connection.idleTimer)
+      connection.idleTimer?.cancel()
       connection.idleTimer = undefined
       closeAfter(res)
       if (connection.watching === res) return
@@ -141,11 +130,11 @@ export class Ledger {
     const grace = this.#idleGrace ?? (keepAlive !== undefined && keepAlive > 0 ? keepAlive : 5000)
     // Counted from the drain's start: never sooner than the keep-alive time the client was promised.
     const wait = Math.max(0, Math.min(this.#drainStart + grace, this.#idleDeadline) - Date.now())
-    connection.idleTimer = setTimeout(() => {
+    connection.idleTimer = later(wait, () => {
       connection.idleTimer = undefined
       if (current(socket) === undefined) socket.end()
       else this.#settle(connection)
-    }, wait).unref()
+    })
   }
 
   #check (): void {

@@ -1,8 +1,10 @@
 import { lookup } from 'node:dns'
-import { closeSync, existsSync, renameSync } from 'node:fs'
+import { closeSync, existsSync, renameSync, rmSync, statSync } from 'node:fs'
 import { SocketAddress, isIP, type ListenOptions, type Server } from 'node:net'
 import { basename, dirname, join, resolve } from 'node:path'
+import { ReloadError } from './errors.js'
 import { encodeName, type FdAddress, type InheritedFd } from './fds.js'
+import { isHandle, listeningFd, setPipeName } from './internals.js'
 import { debug } from './log.js'
 
 /** `server.listen()` options, plus the name of an inherited fd to take (systemd `FileDescriptorName=`). */
@@ -39,7 +41,7 @@ export function normalizeListenArgs (args: unknown[]): Call {
   const [first, second, third] = rest
   if (first !== null && typeof first === 'object') {
     const o = first as Record<string, unknown>
-    if ('_handle' in o || o.fd !== undefined || o.handle !== undefined) return { options: o as ReloadListenOptions, callback, passthrough: true }
+    if (isHandle(o) || o.fd !== undefined || o.handle !== undefined) return { options: o as ReloadListenOptions, callback, passthrough: true }
     return { options: { ...o } as ReloadListenOptions, callback, passthrough: false }
   }
   if (typeof first === 'string' && !isPort(first)) {
@@ -120,9 +122,9 @@ export class Listeners {
     let unixPath: string | undefined
     const onListening = (): void => {
       if (unixPath !== undefined) {
-        if (claimed === undefined && options.path !== unixPath) renameSync(options.path as string, unixPath)
+        if (claimed === undefined && options.path !== unixPath && !this.#moveIntoPlace(server, options.path as string, unixPath, settle)) return
         // address() reports the path it was bound at (or null for an fd); the socket lives at this one.
-        Reflect.set(server, '_pipeName', unixPath)
+        setPipeName(server, unixPath)
       }
       this.#record(server, claimed, target, unixPath)
       settle()
@@ -191,9 +193,26 @@ export class Listeners {
     return fd
   }
 
+  // A failure here happens inside the 'listening' event: it becomes the server's 'error', as a failed
+  // bind would, rather than an exception thrown out of some other listener.
+  #moveIntoPlace (server: Server, temporary: string, path: string, settle: (err: Error) => void): boolean {
+    try {
+      renameSync(temporary, path)
+      return true
+    } catch (cause) {
+      const err = new ReloadError('ERR_RELOAD_SOCKET_PATH',
+        `could not put the unix socket at ${path} (${(cause as Error).message}); check that its folder is writable and nothing else is at that path`,
+        { cause })
+      rmSync(temporary, { force: true })
+      server.close()
+      settle(err)
+      process.nextTick(() => server.emit('error', err))
+      return false
+    }
+  }
+
   #record (server: Server, claimed: InheritedFd | undefined, target: Target | undefined, path: string | undefined): void {
-    const handle = Reflect.get(server, '_handle') as { fd?: number } | null
-    const fd = typeof handle?.fd === 'number' ? handle.fd : -1
+    const fd = listeningFd(server)
     let name = claimed?.name
     if (name === undefined) {
       const address = server.address()
@@ -211,4 +230,11 @@ export class Listeners {
     })
     debug('listening fd=%d name=%s', fd, name)
   }
+}
+
+/** Removes the unix socket at `path`, if a socket is what is there. */
+export function removeSocket (path: string): void {
+  try {
+    if (!path.startsWith('\0') && statSync(path).isSocket()) rmSync(path)
+  } catch {}
 }

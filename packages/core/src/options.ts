@@ -5,7 +5,8 @@ import type { Logger } from './log.js'
 /** Options of {@link reloader}. Every time is in milliseconds. */
 export interface ReloadOptions {
   /**
-   * The signal that starts a handover, or `false` to start one only through `upgrade()`.
+   * The signal that starts a handover, or `false` to start one only through `upgrade()`. It cannot be
+   * one of `shutdownSignals`, nor `SIGKILL` or `SIGSTOP`, which no process can catch.
    * @default 'SIGHUP'
    */
   signal?: NodeJS.Signals | false
@@ -17,12 +18,14 @@ export interface ReloadOptions {
   shutdownSignals?: NodeJS.Signals[] | false
   /**
    * How long a new generation may take to become ready before it is killed and the old one keeps serving.
-   * `RELOAD_READY_TIMEOUT` sets it from the environment.
+   * `Infinity` (or any value above 2^31 - 1) means no limit. `RELOAD_READY_TIMEOUT` sets it from the environment.
    * @default 60000
    */
   readyTimeout?: number
   /**
-   * How long a draining generation waits for its requests before it cuts what is left and exits.
+   * The whole shutdown budget of a generation, from the signal (or the next generation's ready) to exit:
+   * `shutdownDelay`, the drain and the `beforeExit` hooks all fit in it. What is still open when it runs
+   * out is cut. `Infinity` (or any value above 2^31 - 1) means no limit.
    * `RELOAD_DRAIN_TIMEOUT` sets it from the environment.
    * @default 30000
    */
@@ -35,6 +38,7 @@ export interface ReloadOptions {
   idleGrace?: number
   /**
    * After a shutdown signal, keep serving this long before draining, so load balancers notice first.
+   * Part of the `drainTimeout` budget, so it must be shorter than `drainTimeout`.
    * @default 0
    */
   shutdownDelay?: number
@@ -86,6 +90,7 @@ const known = new Set(['signal', 'shutdownSignals', 'readyTimeout', 'drainTimeou
 
 function show (value: unknown): string {
   if (typeof value === 'string') return `'${value}'`
+  if (typeof value === 'number') return String(value)
   if (typeof value === 'function') return 'a function'
   try { return JSON.stringify(value) ?? String(value) } catch { return String(value) }
 }
@@ -94,15 +99,21 @@ function invalid (name: string, should: string, value: unknown): ReloadError {
   return new ReloadError('ERR_RELOAD_INVALID_OPTION', `${name} option should be ${should}, instead got ${show(value)}`)
 }
 
+// No process can catch these: a handler for them fails deep in libuv (uv_signal_start EINVAL).
+const uncatchable = new Set(['SIGKILL', 'SIGSTOP'])
+
 function isSignal (value: unknown): value is NodeJS.Signals {
-  return typeof value === 'string' && value in constants.signals
+  return typeof value === 'string' && value in constants.signals && !uncatchable.has(value)
+}
+
+// Infinity is a time a user can mean ("no limit"); NaN is not.
+function isTime (value: unknown, min: number): value is number {
+  return typeof value === 'number' && !Number.isNaN(value) && value >= min
 }
 
 function checkTime (name: string, value: unknown, min: number): void {
   if (value === undefined) return
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw invalid(name, `a number of milliseconds >= ${min}`, value)
-  }
+  if (!isTime(value, min)) throw invalid(name, `a number of milliseconds >= ${min} (Infinity for no limit)`, value)
 }
 
 // Operators tune these without touching code; an option set in code wins over the environment.
@@ -113,7 +124,7 @@ function envTime (option: keyof typeof fromEnv, min: number): number | undefined
   const text = process.env[name]
   if (text === undefined || text === '') return undefined
   const value = Number(text)
-  if (!Number.isFinite(value) || value < min) throw invalid(`${option} (from ${name})`, `a number of milliseconds >= ${min}`, text)
+  if (!isTime(value, min)) throw invalid(`${option} (from ${name})`, `a number of milliseconds >= ${min} (Infinity for no limit)`, text)
   return value
 }
 
@@ -127,10 +138,15 @@ export function resolveOptions (options: ReloadOptions = {}): ResolvedOptions {
     if (!known.has(key)) throw invalid(key, `one of ${[...known].join(', ')} (unknown option)`, (options as Record<string, unknown>)[key])
   }
   const o = options as Record<string, unknown>
-  if (o.signal !== undefined && o.signal !== false && !isSignal(o.signal)) throw invalid('signal', "a signal name such as 'SIGHUP', or false", o.signal)
+  if (o.signal !== undefined && o.signal !== false && !isSignal(o.signal)) throw invalid('signal', "a signal name such as 'SIGHUP' (not SIGKILL or SIGSTOP), or false", o.signal)
   if (o.shutdownSignals !== undefined && o.shutdownSignals !== false &&
     !(Array.isArray(o.shutdownSignals) && o.shutdownSignals.every(isSignal))) {
-    throw invalid('shutdownSignals', "an array of signal names such as ['SIGTERM'], or false", o.shutdownSignals)
+    throw invalid('shutdownSignals', "an array of signal names such as ['SIGTERM'] (not SIGKILL or SIGSTOP), or false", o.shutdownSignals)
+  }
+  const signal = o.signal ?? defaults.signal
+  const shutdownSignals = o.shutdownSignals ?? defaults.shutdownSignals
+  if (signal !== false && shutdownSignals !== false && (shutdownSignals as readonly string[]).includes(signal as string)) {
+    throw invalid('signal', `a signal that is not also a shutdown signal (${(shutdownSignals as readonly string[]).join(', ')}): one signal cannot both reload and stop`, signal)
   }
   checkTime('readyTimeout', o.readyTimeout, 1)
   checkTime('drainTimeout', o.drainTimeout, 0)
@@ -148,17 +164,32 @@ export function resolveOptions (options: ReloadOptions = {}): ResolvedOptions {
       throw invalid('logger', 'a logger with info, warn and error methods, console, or false', o.logger)
     }
   }
+  const drainTimeout = options.drainTimeout ?? envTime('drainTimeout', 0) ?? defaults.drainTimeout
+  const shutdownDelay = options.shutdownDelay ?? defaults.shutdownDelay
+  if (shutdownDelay > 0 && shutdownDelay >= drainTimeout) {
+    throw invalid('shutdownDelay', `shorter than drainTimeout (${drainTimeout} ms), the budget it is part of`, shutdownDelay)
+  }
   return {
     signal: options.signal ?? defaults.signal,
     shutdownSignals: options.shutdownSignals ?? defaults.shutdownSignals,
     readyTimeout: options.readyTimeout ?? envTime('readyTimeout', 1) ?? defaults.readyTimeout,
-    drainTimeout: options.drainTimeout ?? envTime('drainTimeout', 0) ?? defaults.drainTimeout,
+    drainTimeout,
     idleGrace: options.idleGrace ?? envTime('idleGrace', 0),
-    shutdownDelay: options.shutdownDelay ?? defaults.shutdownDelay,
+    shutdownDelay,
     autoReady: options.autoReady ?? defaults.autoReady,
     pidFile: options.pidFile,
     logger: options.logger,
     exit: options.exit ?? defaults.exit,
     cwd: options.cwd
   }
+}
+
+function same (a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => x === b[i])
+  return Object.is(a, b)
+}
+
+/** The first of `keys` whose value differs between `before` and `after`, if any. */
+export function changedOption (before: ResolvedOptions, after: ResolvedOptions, keys: string[]): string | undefined {
+  return keys.find((key) => known.has(key) && !same(before[key as keyof ResolvedOptions], after[key as keyof ResolvedOptions]))
 }

@@ -1,26 +1,20 @@
 import { EventEmitter } from 'node:events'
-import { realpathSync, rmSync, statSync } from 'node:fs'
-import type { Server } from 'node:net'
-import { performance } from 'node:perf_hooks'
-import { tellParent } from './child.js'
+import { realpathSync } from 'node:fs'
+import type { ListenOptions, Server } from 'node:net'
 import { ReloadError } from './errors.js'
 import { takeInheritance } from './fds.js'
+import { checkInternals } from './internals.js'
 import { Ledger, type Cut } from './ledger.js'
-import { Listeners } from './listeners.js'
+import { Listeners, removeSocket, type ReloadListenOptions } from './listeners.js'
 import { debug, stderrLogger, toLogger, type Logger } from './log.js'
-import { resolveOptions, type ReloadOptions, type ResolvedOptions } from './options.js'
+import { changedOption, resolveOptions, type ReloadOptions, type ResolvedOptions } from './options.js'
+import { ParentLink } from './parent.js'
 import { removePidFile, writePidFile } from './pidfile.js'
+import { shutdown } from './shutdown.js'
 import { foreignListeners, onSignals } from './signals.js'
-import { spawnGeneration } from './upgrader.js'
+import { Upgrader, type ReloadState, type UpgradeResult } from './upgrader.js'
 
-/**
- * Where a generation is in its life: `starting` until ready, `ready` while serving, `upgrading` while a
- * new generation starts, `draining` once it stops accepting, `stopped` when the drain is over.
- */
-export type ReloadState = 'starting' | 'ready' | 'upgrading' | 'draining' | 'stopped'
-
-/** What `upgrade()` resolves with: the new generation, and how long it took from start to ready. */
-export interface UpgradeResult { pid: number, generation: number, ms: number }
+export type { ReloadState, UpgradeResult } from './upgrader.js'
 
 /** Why a generation drains: a handover to the next one, or a shutdown (signal or `drain()`). */
 export type DrainReason = 'upgrade' | 'shutdown'
@@ -32,6 +26,8 @@ export interface ReloadEvents {
   upgradeFailed: [ReloadError]
   drain: [{ reason: DrainReason }]
   exit: [{ code: number, cut: Cut }]
+  /** The generation that started this one has finished its drain (or died). */
+  parentExit: [{ pid: number }]
 }
 
 // A deploy that moves a `current` symlink changes where $PWD points; process.cwd() was resolved at start.
@@ -45,67 +41,105 @@ function startCwd (): string {
 }
 
 /**
- * One per process (get it with {@link reloader}): the listeners this generation serves, its ledger of
- * requests, and the handover to the next generation.
+ * One per process (get it with {@link reloader}): the servers this generation serves, their ledgers,
+ * signals, and the drain. The handover state itself belongs to its {@link Upgrader}.
  */
 export class Reloader extends EventEmitter<ReloadEvents> {
   /** 1 for a process started by hand, n + 1 for the one generation n started. */
   readonly generation: number
-  /** Whether a previous generation started this one and waits for it to be ready. */
-  readonly hasParent: boolean
-  readonly #options: ResolvedOptions
-  readonly #log: Logger
+  readonly #upgrader: Upgrader
   readonly #listeners: Listeners
   readonly #ledgers = new Map<Server, Ledger>()
   readonly #optional = new WeakSet<Server>()
   readonly #beforeExit = new Set<() => unknown>()
   readonly #uninstall: Array<() => void> = []
-  readonly #cwd: string
-  #readyFd: number | undefined
-  #state: ReloadState = 'starting'
-  #wasReady = false
-  #upgrade: AbortController | undefined
+  readonly #force = new AbortController()
+  readonly #cwd = startCwd()
+  #given: ReloadOptions
+  #options: ResolvedOptions
+  #log: Logger
+  #started = false
   #retiring: Promise<void> | undefined
   #shutdownSignals = 0
 
-  constructor (options?: ReloadOptions) {
+  /** Use {@link reloader}: a second instance in one process would find no listener to inherit. */
+  constructor (options: ReloadOptions = {}) {
     super()
+    checkInternals()
     this.#options = resolveOptions(options)
+    this.#given = { ...options }
     this.#log = toLogger(this.#options.logger ?? stderrLogger)
     const inheritance = takeInheritance()
     this.generation = inheritance.generation
-    this.#readyFd = inheritance.readyFd
-    this.hasParent = inheritance.readyFd !== undefined
-    this.#cwd = this.#options.cwd ?? startCwd()
+    const parent = new ParentLink(inheritance.readyFd)
+    if (parent.pid !== undefined) {
+      const pid = parent.pid
+      parent.waitForExit().then(() => this.emit('parentExit', { pid }), this.#fatal)
+    }
+    this.#upgrader = new Upgrader(parent, {
+      generation: this.generation,
+      readyTimeout: () => this.#options.readyTimeout,
+      cwd: () => this.#options.cwd ?? this.#cwd,
+      log: () => this.#log
+    })
     this.#listeners = new Listeners(inheritance.fds, {
       settled: () => this.#onListened(),
       error: (err, server) => this.#onListenError(err, server),
       // Node removes a socket path when its server closes; reload's rename keeps it, so a close that
       // is the app's own, not a handover, removes it here.
-      closed: ({ path }) => { if (path !== undefined && this.#retiring === undefined) removeSocket(path) }
+      closed: ({ path }) => { if (path !== undefined && !this.#upgrader.isRetiring) removeSocket(path) }
     })
     debug('generation %d, inherited %o', this.generation, inheritance.fds.map((fd) => `${fd.fd}=${fd.name}`))
-    const { signal, shutdownSignals } = this.#options
-    if (signal !== false && process.platform !== 'win32') this.#uninstall.push(onSignals([signal], this.#onUpgradeSignal))
-    if (shutdownSignals !== false) this.#uninstall.push(onSignals(shutdownSignals, this.#onShutdownSignal))
   }
 
-  get state (): ReloadState { return this.#state }
-  get isDraining (): boolean { return this.#state === 'draining' || this.#state === 'stopped' }
+  get state (): ReloadState { return this.#upgrader.state }
+  get isDraining (): boolean { return this.#upgrader.isRetiring }
+  /** Whether a previous generation started this one. */
+  get hasParent (): boolean { return this.#upgrader.parent.exists }
+  /** The pid of the generation that started this one while it still drains; `undefined` once it exited. */
+  get parentPid (): number | undefined { return this.#upgrader.parent.pid }
   /** Requests in flight across every attached server. */
   get requests (): number { return [...this.#ledgers.values()].reduce((n, ledger) => n + ledger.requests, 0) }
   /** Open connections across every attached server. */
   get connections (): number { return [...this.#ledgers.values()].reduce((n, ledger) => n + ledger.connections, 0) }
 
+  /** Resolves once the generation that started this one has exited (at once when there is none). */
+  waitForParent (): Promise<void> { return this.#upgrader.parent.waitForExit() }
+
+  /**
+   * Merges `options` into this reloader's before its first server is attached; after that they are
+   * fixed, and a call that would change one throws.
+   * @throws {ReloadError} `ERR_RELOAD_INVALID_OPTION`
+   */
+  configure (options: ReloadOptions): void {
+    const given = { ...this.#given, ...options }
+    const resolved = resolveOptions(given)
+    if (this.#started) {
+      const changed = changedOption(this.#options, resolved, Object.keys(options).filter((key) => options[key as keyof ReloadOptions] !== undefined))
+      if (changed !== undefined) {
+        throw new ReloadError('ERR_RELOAD_INVALID_OPTION',
+          `${changed} option cannot change once a server is attached (it is already set to another value); ` +
+          'pass the options in the first reloader() call, or call reloader() without options')
+      }
+      return
+    }
+    this.#options = resolved
+    this.#given = given
+    this.#log = toLogger(this.#options.logger ?? stderrLogger)
+  }
+
   /**
    * Tracks `server` in the ledger and makes its `listen()` take an inherited listener where one matches.
    * With `optional`, a failed `listen()` of that server leaves this generation serving without it instead
    * of failing the handover (Fastify's extra bindings for `localhost`, which Fastify itself lets fail).
-   * Returns the uninstaller.
+   * The first server attached installs the signal handlers. Returns the uninstaller.
+   * @throws {ReloadError} `ERR_RELOAD_DETACHED` after `detach()`.
    */
   attach<S extends Server>(server: S, options: { optional?: boolean } = {}): () => void {
+    if (this.state === 'detached') throw new ReloadError('ERR_RELOAD_DETACHED', 'attach() called after detach(); this process no longer reloads')
     if (options.optional === true) this.#optional.add(server)
-    if (this.#ledgers.has(server)) return () => this.#detach(server)
+    if (this.#ledgers.has(server)) return () => this.#detachServer(server)
+    this.#start()
     this.#ledgers.set(server, new Ledger(server, { idleGrace: this.#options.idleGrace }))
     const own = Object.getOwnPropertyDescriptor(server, 'listen')
     const original = server.listen as (...args: unknown[]) => unknown
@@ -115,11 +149,21 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       writable: true,
       value: function listen (...args: unknown[]) { return listeners.listen(server, original, args) }
     })
-    this.#uninstall.push(() => this.#detach(server, own))
-    return () => this.#detach(server, own)
+    this.#uninstall.push(() => this.#detachServer(server, own))
+    return () => this.#detachServer(server, own)
   }
 
-  /** `server.listen(...args)`, taking an inherited listener where one matches. Returns `server`. */
+  /** `server.listen(...)` with `server.listen`'s call shapes, taking an inherited listener where one matches. Returns `server`. */
+  listen<S extends Server>(server: S, port?: number, hostname?: string, backlog?: number, listeningListener?: () => void): S
+  listen<S extends Server>(server: S, port?: number, hostname?: string, listeningListener?: () => void): S
+  listen<S extends Server>(server: S, port?: number, backlog?: number, listeningListener?: () => void): S
+  listen<S extends Server>(server: S, port?: number, listeningListener?: () => void): S
+  listen<S extends Server>(server: S, path: string, backlog?: number, listeningListener?: () => void): S
+  listen<S extends Server>(server: S, path: string, listeningListener?: () => void): S
+  listen<S extends Server>(server: S, options: ReloadListenOptions | ListenOptions, listeningListener?: () => void): S
+  listen<S extends Server>(server: S, handle: { fd: number } | object, backlog?: number, listeningListener?: () => void): S
+  listen<S extends Server>(server: S, handle: { fd: number } | object, listeningListener?: () => void): S
+  listen<S extends Server>(server: S, listeningListener?: () => void): S
   listen<S extends Server>(server: S, ...args: unknown[]): S {
     this.attach(server)
     return server.listen(...args as []) as S
@@ -131,9 +175,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
    * `autoReady` is `false`. Idempotent.
    */
   async ready (): Promise<void> {
-    if (this.#state !== 'starting') return
-    this.#state = 'ready'
-    this.#wasReady = true
+    if (this.state !== 'starting') return
     const closed = this.#listeners.closeUnclaimed()
     if (closed.length > 0) this.#log.info({ names: closed.join(',') }, 'closed inherited listeners the new code does not use')
     if (this.#options.pidFile !== undefined) {
@@ -143,9 +185,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
         this.#log.error({ err }, `could not write pidFile ${this.#options.pidFile}: ${(err as Error).message}; serving without it`)
       }
     }
-    const fd = this.#readyFd
-    this.#readyFd = undefined
-    if (fd !== undefined) await tellParent(fd, 'READY=1')
+    if (!await this.#upgrader.ready()) return
     const listening = this.#listeners.bindings.map((b) => b.name).join(',') || 'none'
     this.#log.info({ pid: process.pid, generation: this.generation, listening }, `generation ${this.generation} ready`)
     this.#warnForeignListeners()
@@ -158,41 +198,20 @@ export class Reloader extends EventEmitter<ReloadEvents> {
    * this generation goes on serving as before.
    */
   async upgrade (): Promise<UpgradeResult> {
-    if (process.platform === 'win32') {
-      throw new ReloadError('ERR_RELOAD_UNSUPPORTED_PLATFORM', 'reload cannot hand listeners over on Windows: the app keeps running; restart it to deploy')
-    }
-    if (this.#state === 'starting') throw new ReloadError('ERR_RELOAD_NOT_READY', 'upgrade() called before this generation was ready; wait for the ready event, or call ready() once every server listens')
-    if (this.#state === 'upgrading') throw new ReloadError('ERR_RELOAD_IN_PROGRESS', 'a handover is already in progress; wait for it to finish, then upgrade again')
-    if (this.#state !== 'ready') throw new ReloadError('ERR_RELOAD_DRAINING', `this generation (pid ${process.pid}) is draining; upgrade the generation that now serves`)
-    this.#state = 'upgrading'
-    const generation = this.generation + 1
-    const bindings = this.#listeners.bindings.filter((b) => b.fd >= 0)
-    const started = performance.now()
-    this.#upgrade = new AbortController()
-    let child
+    const refused = this.#upgrader.refusal()
+    if (refused !== undefined) throw refused
+    const listeners = this.#listeners.bindings.filter((b) => b.fd >= 0).map(({ fd, name }) => ({ fd, name }))
+    let result: UpgradeResult
     try {
-      child = await spawnGeneration({
-        fds: bindings.map((b) => b.fd),
-        names: bindings.map((b) => b.name),
-        generation,
-        readyTimeout: this.#options.readyTimeout,
-        cwd: this.#cwd,
-        signal: this.#upgrade.signal,
-        onSpawn: (pid) => this.#log.info({ pid, listeners: bindings.length }, `starting generation ${generation}`)
-      })
+      result = await this.#upgrader.upgrade(listeners)
     } catch (err) {
-      const error = err as ReloadError
-      const serving = this.#state === 'upgrading'
-      if (serving) this.#state = 'ready'
+      const error = err instanceof ReloadError ? err : new ReloadError('ERR_RELOAD_SPAWN_FAILED', String(err), { cause: err })
+      const serving = this.state === 'ready'
       this.#log.error({ code: error.code }, `handover failed, pid ${process.pid} ${serving ? 'keeps serving' : 'drains'}: ${error.message}`)
       this.emit('upgradeFailed', error)
       throw error
-    } finally {
-      this.#upgrade = undefined
     }
-    child.unref()
-    const result = { pid: child.pid as number, generation, ms: Math.round(performance.now() - started) }
-    this.#log.info({ pid: result.pid, ms: result.ms }, `generation ${generation} ready; pid ${process.pid} drains`)
+    this.#log.info({ pid: result.pid, ms: result.ms }, `generation ${result.generation} ready; pid ${process.pid} drains`)
     this.emit('upgrade', result)
     this.#retire('upgrade').catch(this.#fatal)
     return result
@@ -200,9 +219,10 @@ export class Reloader extends EventEmitter<ReloadEvents> {
 
   /**
    * Shuts this generation down: stops accepting, lets what it took finish, runs the `beforeExit` hooks,
-   * and exits (unless `exit: false`). Resolves when the drain is over. Idempotent.
+   * and exits (unless `exit: false`), all within `drainTimeout`. Resolves when the drain is over. Idempotent.
    */
   drain (): Promise<void> {
+    if (this.state === 'detached') return Promise.reject(new ReloadError('ERR_RELOAD_DETACHED', 'drain() called after detach(); close the servers yourself'))
     return this.#retire('shutdown')
   }
 
@@ -215,12 +235,25 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     return () => this.#beforeExit.delete(hook)
   }
 
-  /** Removes every signal handler and `listen` wrapper reload installed. */
-  stop (): void {
+  /**
+   * Hands the servers back to the app: removes every signal handler and `listen` wrapper reload
+   * installed; no handover or drain happens from now on (state `detached`). For an app that closes its
+   * servers itself. Idempotent; a drain already under way goes on.
+   */
+  detach (): void {
+    this.#upgrader.detach()
     for (const uninstall of this.#uninstall.splice(0)) uninstall()
   }
 
-  #detach (server: Server, own?: PropertyDescriptor): void {
+  #start (): void {
+    if (this.#started) return
+    this.#started = true
+    const { signal, shutdownSignals } = this.#options
+    if (signal !== false && process.platform !== 'win32') this.#uninstall.push(onSignals([signal], this.#onUpgradeSignal))
+    if (shutdownSignals !== false) this.#uninstall.push(onSignals(shutdownSignals, this.#onShutdownSignal))
+  }
+
+  #detachServer (server: Server, own?: PropertyDescriptor): void {
     this.#ledgers.get(server)?.detach()
     this.#ledgers.delete(server)
     if (own !== undefined) Object.defineProperty(server, 'listen', own)
@@ -228,7 +261,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   }
 
   #onListened (): void {
-    if (!this.#options.autoReady || this.#state !== 'starting') return
+    if (!this.#options.autoReady || this.state !== 'starting') return
     // Let listen() calls made in the same turn (a second server, another address) start first.
     setImmediate(() => {
       if (this.#listeners.pending === 0 && this.#listeners.bindings.length > 0) this.ready().catch(this.#fatal)
@@ -240,24 +273,19 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       this.#log.info({}, `${err.message}; serving without it`)
       return
     }
-    const fd = this.#readyFd
-    if (this.#state !== 'starting' || fd === undefined) return
-    this.#readyFd = undefined
     // The parent stops this generation now; it must not report ready meanwhile.
-    this.#state = 'stopped'
-    tellParent(fd, `ERROR=listen failed: ${err.message}`).catch(this.#fatal)
+    this.#upgrader.failStart(`listen failed: ${err.message}`).catch(this.#fatal)
   }
 
   readonly #onUpgradeSignal = (signal: NodeJS.Signals): void => {
-    const state = this.#state
-    if (state !== 'ready') {
-      const why = {
-        starting: 'this generation is not ready yet',
-        upgrading: 'a handover is already in progress',
-        draining: 'this generation is draining; signal the one that serves now',
-        stopped: 'this generation is exiting'
-      }[state]
-      this.#log.warn({}, `${signal} ignored: ${why}`)
+    const refused = this.#upgrader.refusal()
+    if (refused !== undefined) {
+      const why: Record<string, string> = {
+        ERR_RELOAD_NOT_READY: 'this generation is not ready yet',
+        ERR_RELOAD_IN_PROGRESS: 'a handover is already in progress',
+        ERR_RELOAD_DRAINING: this.state === 'stopped' ? 'this generation is exiting' : 'this generation is draining; signal the one that serves now'
+      }
+      this.#log.warn({}, `${signal} ignored: ${why[refused.code] ?? refused.message}`)
       return
     }
     this.#log.info({}, `${signal} received`)
@@ -266,13 +294,14 @@ export class Reloader extends EventEmitter<ReloadEvents> {
 
   readonly #onShutdownSignal = (signal: NodeJS.Signals): void => {
     this.#shutdownSignals++
-    if (this.#shutdownSignals > 1) {
-      this.#log.warn({}, `second ${signal}: exiting now`)
-      for (const ledger of this.#ledgers.values()) ledger.destroy()
-      process.exit(1)
-    }
     if (this.#retiring !== undefined) {
-      this.#log.info({}, `${signal} received while draining; send it again to exit now`)
+      if (this.#shutdownSignals === 1) {
+        this.#log.info({}, `${signal} received while draining; send it again to exit now`)
+        return
+      }
+      if (this.#force.signal.aborted) return
+      this.#log.warn({}, `second ${signal}: cutting what is left and exiting now`)
+      this.#force.abort()
       return
     }
     this.#log.info({}, `${signal} received`)
@@ -298,55 +327,25 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   }
 
   async #drainAndExit (reason: DrainReason): Promise<void> {
-    this.#upgrade?.abort()
     // A new generation stopped before it was ready shares its unix paths with the one that serves.
-    const wasLast = reason === 'shutdown' && (this.#wasReady || !this.hasParent)
-    this.#state = 'draining'
-    if (wasLast && this.#options.shutdownDelay > 0) {
-      this.#log.info({ ms: this.#options.shutdownDelay }, 'serving on during shutdownDelay')
-      await new Promise((resolve) => setTimeout(resolve, this.#options.shutdownDelay))
-    }
-    const start = Date.now()
-    const deadline = start + this.#options.drainTimeout
-    const ledgers = [...this.#ledgers.values()]
-    this.#log.info({ requests: this.requests, connections: this.connections }, 'draining')
-    this.emit('drain', { reason })
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = await Promise.race([
-      Promise.all(ledgers.map(async (ledger) => await ledger.drain({ deadline }))).then(() => false),
-      new Promise<boolean>((resolve) => { timer = setTimeout(resolve, this.#options.drainTimeout, true) })
-    ])
-    clearTimeout(timer)
-    const cut = { requests: 0, connections: 0 }
-    if (timedOut) {
-      for (const ledger of ledgers) {
-        const { requests, connections } = ledger.destroy()
-        cut.requests += requests
-        cut.connections += connections
-      }
-      this.#log.warn(cut, `drainTimeout (${this.#options.drainTimeout} ms) reached: cut ${cut.requests} requests on ${cut.connections} connections`)
-    } else {
-      this.#log.info({ ms: Date.now() - start }, 'drained')
-    }
-    await this.#runBeforeExit(Math.max(1000, deadline - Date.now()))
+    const wasLast = reason === 'shutdown' && (this.#upgrader.wasReady || !this.hasParent)
+    if (reason === 'shutdown') this.#upgrader.retire()
+    const { code, cut } = await shutdown({
+      ledgers: [...this.#ledgers.values()],
+      hooks: [...this.#beforeExit],
+      delay: wasLast ? this.#options.shutdownDelay : 0,
+      budget: this.#options.drainTimeout,
+      log: this.#log,
+      force: this.#force.signal,
+      onDrain: () => this.emit('drain', { reason })
+    })
     if (wasLast) this.#removeFiles()
-    const code = cut.requests > 0 ? 1 : 0
-    this.#state = 'stopped'
-    this.stop()
+    this.#upgrader.stopped()
+    for (const uninstall of this.#uninstall.splice(0)) uninstall()
     this.emit('exit', { code, cut })
     this.#log.info({ code }, 'exiting')
+    this.#upgrader.letGo()
     if (this.#options.exit) process.exit(code)
-  }
-
-  async #runBeforeExit (ms: number): Promise<void> {
-    if (this.#beforeExit.size === 0) return
-    let timer: NodeJS.Timeout | undefined
-    const hooks = Promise.all([...this.#beforeExit].map(async (hook) => {
-      try { await hook() } catch (err) { this.#log.error({ err }, `beforeExit hook failed: ${(err as Error).message}`) }
-    }))
-    const late = await Promise.race([hooks.then(() => false), new Promise<boolean>((resolve) => { timer = setTimeout(resolve, ms, true) })])
-    clearTimeout(timer)
-    if (late) this.#log.warn({ ms }, 'beforeExit hooks did not finish in time')
   }
 
   // Only the last generation removes the socket paths and the pid file: at a handover they are the next one's.
@@ -356,24 +355,21 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   }
 }
 
-function removeSocket (path: string): void {
-  try {
-    if (!path.startsWith('\0') && statSync(path).isSocket()) rmSync(path)
-  } catch {}
-}
-
 const key = Symbol.for('@reload/core')
 
 /**
- * The process's {@link Reloader}, created by the first call with its `options`; later calls return the
- * same one, so adapters and the app share it (even across two copies of this package).
- * @throws {ReloadError} `ERR_RELOAD_INVALID_OPTION` when the first call's options are invalid.
+ * The process's {@link Reloader}, created by the first call; later calls return the same one, so adapters
+ * and the app share it (even across two copies of this package). Options given before the first server
+ * is attached are merged; after that a call that would change one throws.
+ * @throws {ReloadError} `ERR_RELOAD_INVALID_OPTION` when an option is invalid, or changes too late.
+ * @throws {ReloadError} `ERR_RELOAD_NODE_INTERNALS` when this Node.js changed what reload relies on.
  */
 export function reloader (options?: ReloadOptions): Reloader {
   const holder = globalThis as { [key]?: Reloader }
-  if (holder[key] !== undefined) {
-    if (options !== undefined) resolveOptions(options)
-    return holder[key]
+  const existing = holder[key]
+  if (existing !== undefined) {
+    if (options !== undefined) existing.configure(options)
+    return existing
   }
   const created = new Reloader(options)
   holder[key] = created

@@ -1,101 +1,156 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import type { Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { spawnGeneration, type Child } from './child.js'
 import { ReloadError } from './errors.js'
-import { LISTEN_FDS_START, listenEnv } from './fds.js'
-import { debug } from './log.js'
+import { debug, type Logger } from './log.js'
+import type { ParentLink } from './parent.js'
 
-/** How to start the next generation. */
-export interface SpawnOptions {
-  fds: number[]
-  names: string[]
-  generation: number
-  readyTimeout: number
-  cwd: string
-  /** Aborting kills the child and rejects with `ERR_RELOAD_DRAINING`. */
-  signal: AbortSignal
-  /** Told the child's pid as soon as it exists. */
-  onSpawn?: (pid: number) => void
+/**
+ * Where a generation is in its life: `starting` until ready, `ready` while serving, `upgrading` while a
+ * new generation starts, `draining` once it stops accepting, `stopped` when the drain is over, and
+ * `detached` once `detach()` handed the servers back to the app.
+ */
+export type ReloadState = 'starting' | 'ready' | 'upgrading' | 'draining' | 'stopped' | 'detached'
+
+/** What `upgrade()` resolves with: the new generation, and how long it took from start to ready. */
+export interface UpgradeResult { pid: number, generation: number, ms: number }
+
+/** A listener handed to the next generation: its fd and the name that carries its address. */
+export interface Handover { fd: number, name: string }
+
+// Every state change goes through #to(), against this table: the whole lifecycle on one screen.
+const transitions: Record<ReloadState, readonly ReloadState[]> = {
+  starting: ['ready', 'draining', 'stopped', 'detached'],
+  ready: ['upgrading', 'draining', 'detached'],
+  upgrading: ['ready', 'draining', 'detached'],
+  draining: ['stopped'],
+  stopped: [],
+  detached: []
 }
 
-// LISTEN_PID must be the child's own pid, which a parent cannot know before the fork. The shell knows
-// it ($$) and exec keeps it.
-const withOwnPid = 'export LISTEN_PID=$$; exec "$0" "$@"'
-
-/** How long a child that failed gets to drain what it took before it is killed. */
-const KILL_GRACE = 5000
-
-function stop (child: ChildProcess): void {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  child.kill('SIGTERM')
-  setTimeout(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') }, KILL_GRACE).unref()
+export interface UpgraderOptions {
+  generation: number
+  readyTimeout: () => number
+  cwd: () => string
+  log: () => Logger
 }
 
 /**
- * Starts the same program again, with `fds` as its fds 3, 4, … and a socket after them on which it says
- * it is ready. Resolves with the child once it is; otherwise kills it and rejects with a coded error.
+ * The one owner of the handover state of a generation: its link to the generation that started it (the
+ * child side), the start of the next one (the parent side), and every state change between.
  */
-export function spawnGeneration (options: SpawnOptions): Promise<ChildProcess> {
-  const readyFd = LISTEN_FDS_START + options.fds.length
-  const env = { ...process.env, ...listenEnv(options.names, readyFd, options.generation) }
-  Reflect.deleteProperty(env, 'LISTEN_PID')
-  const argv = [...process.execArgv, ...process.argv.slice(1)]
-  debug('spawn %s %o fds=%o', process.execPath, argv, options.fds)
-  const child = spawn('/bin/sh', ['-c', withOwnPid, process.execPath, ...argv], {
-    stdio: ['inherit', 'inherit', 'inherit', ...options.fds, 'pipe'],
-    env,
-    cwd: options.cwd
-  })
-  if (child.pid !== undefined) options.onSpawn?.(child.pid)
-  const pipe = child.stdio[readyFd] as Socket | null | undefined
-  return new Promise((resolve, reject) => {
-    let buffer = ''
-    const finish = (err?: ReloadError): void => {
-      clearTimeout(timer)
-      options.signal.removeEventListener('abort', onAbort)
-      child.off('exit', onExit)
-      child.off('error', onError)
-      pipe?.off('data', onData)
-      pipe?.destroy()
-      if (err === undefined) { resolve(child); return }
-      stop(child)
-      reject(err)
+export class Upgrader {
+  readonly parent: ParentLink
+  readonly generation: number
+  #state: ReloadState = 'starting'
+  #spawn: AbortController | undefined
+  #child: Child | undefined
+  readonly #options: UpgraderOptions
+
+  constructor (parent: ParentLink, options: UpgraderOptions) {
+    this.parent = parent
+    this.generation = options.generation
+    this.#options = options
+  }
+
+  get state (): ReloadState { return this.#state }
+  /** Whether this generation stopped accepting for good (draining, or done). */
+  get isRetiring (): boolean { return this.#state === 'draining' || this.#state === 'stopped' }
+  /** Whether this generation ever reported ready (a generation stopped before ready shares files with the one that serves). */
+  wasReady = false
+
+  #to (next: ReloadState): void {
+    if (!transitions[this.#state].includes(next)) throw new Error(`reload: no transition from ${this.#state} to ${next}`)
+    debug('state %s -> %s', this.#state, next)
+    this.#state = next
+  }
+
+  /** `starting` to `ready`, telling the parent. False when this generation is past starting. */
+  async ready (): Promise<boolean> {
+    if (this.#state !== 'starting') return false
+    this.#to('ready')
+    this.wasReady = true
+    await this.parent.ready()
+    return true
+  }
+
+  /** A start-up failure (a listen error) while a parent waits: tell it why; it stops this generation. */
+  async failStart (reason: string): Promise<boolean> {
+    if (this.#state !== 'starting' || !this.parent.exists) return false
+    this.#to('stopped')
+    await this.parent.fail(reason)
+    return true
+  }
+
+  /** Why `upgrade()` cannot start now, or undefined when it can. */
+  refusal (): ReloadError | undefined {
+    if (process.platform === 'win32') {
+      return new ReloadError('ERR_RELOAD_UNSUPPORTED_PLATFORM', 'reload cannot hand listeners over on Windows: the app keeps running; restart it to deploy')
     }
-    const onData = (chunk: string): void => {
-      buffer += chunk
-      let end: number
-      while ((end = buffer.indexOf('\n')) !== -1) {
-        const line = buffer.slice(0, end)
-        buffer = buffer.slice(end + 1)
-        if (line === 'READY=1') { finish(); return }
-        if (line.startsWith('ERROR=')) {
-          finish(new ReloadError('ERR_RELOAD_CHILD_FAILED',
-            `new generation (pid ${child.pid}) failed before it was ready: ${line.slice(6)}; fix it and reload again`))
-          return
-        }
-      }
+    switch (this.#state) {
+      case 'ready': return undefined
+      case 'starting': return new ReloadError('ERR_RELOAD_NOT_READY', 'upgrade() called before this generation was ready; wait for the ready event, or call ready() once every server listens')
+      case 'upgrading': return new ReloadError('ERR_RELOAD_IN_PROGRESS', 'a handover is already in progress; wait for it to finish, then upgrade again')
+      case 'detached': return new ReloadError('ERR_RELOAD_DETACHED', 'upgrade() called after detach(); this process no longer reloads')
+      default: return new ReloadError('ERR_RELOAD_DRAINING', `this generation (pid ${process.pid}) is draining; upgrade the generation that now serves`)
     }
-    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-      finish(new ReloadError('ERR_RELOAD_CHILD_EXITED',
-        `new generation (pid ${child.pid}) exited with ${signal ?? `code ${code}`} before it was ready; ` +
-        'see its output above, fix it and reload again'))
+  }
+
+  /**
+   * `ready` to `upgrading`: starts the next generation with `listeners`. On its ready this generation is
+   * `draining` (the caller drains it); on any failure it is `ready` again (or still retiring, if a
+   * shutdown came meanwhile), and the coded error is thrown.
+   */
+  async upgrade (listeners: Handover[]): Promise<UpgradeResult> {
+    const refused = this.refusal()
+    if (refused !== undefined) throw refused
+    this.#to('upgrading')
+    const generation = this.generation + 1
+    const started = performance.now()
+    const spawn = this.#spawn = new AbortController()
+    try {
+      this.#child = await spawnGeneration({
+        fds: listeners.map((l) => l.fd),
+        names: listeners.map((l) => l.name),
+        generation,
+        readyTimeout: this.#options.readyTimeout(),
+        cwd: this.#options.cwd(),
+        signal: spawn.signal,
+        onSpawn: (pid) => this.#options.log().info({ pid, listeners: listeners.length }, `starting generation ${generation}`)
+      })
+    } catch (err) {
+      if (this.#state === 'upgrading') this.#to('ready')
+      throw err
+    } finally {
+      this.#spawn = undefined
     }
-    const onError = (err: Error): void => {
-      finish(new ReloadError('ERR_RELOAD_SPAWN_FAILED',
-        `could not start the new generation (${err.message}); check that /bin/sh and ${process.execPath} exist`, { cause: err }))
-    }
-    const timer = setTimeout(() => {
-      finish(new ReloadError('ERR_RELOAD_READY_TIMEOUT',
-        `new generation (pid ${child.pid}) was not ready within readyTimeout (${options.readyTimeout} ms); ` +
-        'it must listen (or call ready()) in time: raise readyTimeout or find what blocks its start-up'))
-    }, options.readyTimeout)
-    const onAbort = (): void => {
-      finish(new ReloadError('ERR_RELOAD_DRAINING', `handover to pid ${child.pid} abandoned: this generation is shutting down`))
-    }
-    options.signal.addEventListener('abort', onAbort, { once: true })
-    pipe?.setEncoding('utf8')
-    pipe?.on('data', onData)
-    pipe?.on('error', (err) => debug('ready pipe: %s', err))
-    child.once('exit', onExit)
-    child.once('error', onError)
-  })
+    this.#child.process.unref()
+    this.#to('draining')
+    return { pid: this.#child.pid, generation, ms: Math.round(performance.now() - started) }
+  }
+
+  /** To `draining`, abandoning a handover in progress. False when this generation already retires. */
+  retire (): boolean {
+    if (this.isRetiring || this.#state === 'detached') return false
+    this.#spawn?.abort()
+    this.#to('draining')
+    return true
+  }
+
+  /** `draining` to `stopped`: the drain is over. */
+  stopped (): void {
+    this.#to('stopped')
+  }
+
+  /** Closes the link to the next generation, which then knows this one is gone (as at its exit). */
+  letGo (): void {
+    this.#child?.link?.destroy()
+  }
+
+  /** To `detached`: no handover or drain happens from now on. False when already retiring. */
+  detach (): boolean {
+    if (this.isRetiring || this.#state === 'detached') return false
+    this.#spawn?.abort()
+    this.#to('detached')
+    return true
+  }
 }

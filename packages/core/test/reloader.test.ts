@@ -1,5 +1,5 @@
 import http from 'node:http'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
@@ -16,7 +16,7 @@ function make (options = {}): Reloader {
   made.push(r)
   return r
 }
-afterEach(() => { for (const r of made.splice(0)) r.stop() })
+afterEach(() => { for (const r of made.splice(0)) r.detach() })
 
 async function rejection (promise: Promise<unknown>): Promise<ReloadError> {
   try { await promise } catch (err) { return err as ReloadError }
@@ -103,11 +103,110 @@ describe('Reloader', () => {
   })
 })
 
+describe('Reloader lifecycle contract', () => {
+  it('installs its signal handlers when the first server is attached, and detach() removes them', () => {
+    const before = [process.listenerCount('SIGUSR2'), process.listenerCount('SIGWINCH')]
+    const r = make({ signal: 'SIGUSR2', shutdownSignals: ['SIGWINCH'] })
+    expect([process.listenerCount('SIGUSR2'), process.listenerCount('SIGWINCH')]).toEqual(before)
+    r.attach(http.createServer())
+    expect([process.listenerCount('SIGUSR2'), process.listenerCount('SIGWINCH')]).toEqual(before.map((n) => n + 1))
+    r.detach()
+    expect([process.listenerCount('SIGUSR2'), process.listenerCount('SIGWINCH')]).toEqual(before)
+  })
+
+  it('detach() ends reloading: state detached, upgrade(), drain() and attach() are refused with ERR_RELOAD_DETACHED', async () => {
+    const r = make()
+    await r.ready()
+    r.detach()
+    expect(r.state).toBe('detached')
+    expect((await rejection(r.upgrade())).code).toBe('ERR_RELOAD_DETACHED')
+    expect((await rejection(r.drain())).code).toBe('ERR_RELOAD_DETACHED')
+    expect(() => r.attach(http.createServer())).toThrow(expect.objectContaining({ code: 'ERR_RELOAD_DETACHED' }))
+  })
+
+  it('a spawn that throws at once rejects with ERR_RELOAD_SPAWN_FAILED and the generation keeps serving', async () => {
+    const r = make({ cwd: '/tmp/\0nowhere' })
+    const failed = once(r, 'upgradeFailed')
+    await r.ready()
+    const err = await rejection(r.upgrade())
+    expect(err.code).toBe('ERR_RELOAD_SPAWN_FAILED')
+    expect(err.message).toMatch(/^could not start the new generation/)
+    expect(err.cause).toBeInstanceOf(Error)
+    expect(await failed).toEqual([err])
+    expect(r.state).toBe('ready')
+  })
+
+  it('a unix socket that cannot be put in place is the server\'s error ERR_RELOAD_SOCKET_PATH, not an uncaught exception', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reload-unit-'))
+    try {
+      const path = join(dir, 'app.sock')
+      const r = make()
+      const server = http.createServer()
+      const error = once(server, 'error')
+      r.listen(server, path)
+      // Runs before reload's own 'listening' listener: the path is taken between bind and rename.
+      server.prependOnceListener('listening', () => mkdirSync(path))
+      const [err] = await error as [ReloadError]
+      expect(err.code).toBe('ERR_RELOAD_SOCKET_PATH')
+      expect(err.message).toContain(`could not put the unix socket at ${path}`)
+      expect(readdirSync(dir)).toEqual(['app.sock'])
+      expect(statSync(path).isDirectory()).toBe(true)
+      expect(r.state).toBe('starting')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('fits shutdownDelay, the drain and the beforeExit hooks in one drainTimeout budget', async () => {
+    const warnings: Array<{ obj: Record<string, unknown>, msg: string }> = []
+    const logger = { info () {}, error () {}, warn: (obj: Record<string, unknown>, msg: string) => warnings.push({ obj, msg }) }
+    const r = make({ drainTimeout: 400, shutdownDelay: 150, logger })
+    r.beforeExit(() => new Promise(() => {}))
+    await r.ready()
+    const exit = once(r, 'exit')
+    await r.drain()
+    expect(await exit).toEqual([{ code: 0, cut: { requests: 0, connections: 0 } }])
+    const late = warnings.find((w) => w.msg === 'beforeExit hooks did not finish within drainTimeout')
+    // The hooks got what was left of the 400 ms after the 150 ms delay, not a second of their own.
+    expect(late?.obj.ms).toBeLessThanOrEqual(250)
+  })
+
+  it('with "no limit" timeouts (3e9) the drain waits for the request instead of cutting it after 1 ms', async () => {
+    const r = make({ drainTimeout: 3e9, idleGrace: 3e9 })
+    let release: () => void = () => {}
+    const server = http.createServer()
+    const arrived = new Promise<void>((resolve) => {
+      server.on('request', (req, res) => { release = () => res.end('done'); resolve() })
+    })
+    r.listen(server, 0, '127.0.0.1')
+    await once(r, 'ready')
+    const { port } = server.address() as AddressInfo
+    const response = fetch(`http://127.0.0.1:${port}/`).then(async (res) => await res.text())
+    await arrived
+    const exit = once(r, 'exit')
+    const drained = r.drain()
+    // An overflowed timer fires after 1 ms: give it far longer than that to cut, then answer.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(r.requests).toBe(1)
+    release()
+    expect(await response).toBe('done')
+    await drained
+    expect(await exit).toEqual([{ code: 0, cut: { requests: 0, connections: 0 } }])
+  })
+})
+
 describe('reloader()', () => {
-  it('returns one instance per process, and still checks later options', () => {
+  it('returns one instance per process; options merge until a server is attached, then cannot change', () => {
     const first = reloader(quiet)
     made.push(first)
     expect(reloader()).toBe(first)
     expect(() => reloader({ readyTimeout: 'soon' } as never)).toThrow(expect.objectContaining({ code: 'ERR_RELOAD_INVALID_OPTION' }))
+    expect(reloader({ readyTimeout: 5000 })).toBe(first)
+    first.attach(http.createServer())
+    expect(reloader({ readyTimeout: 5000, exit: false })).toBe(first)
+    expect(() => reloader({ readyTimeout: 6000 })).toThrow(expect.objectContaining({
+      code: 'ERR_RELOAD_INVALID_OPTION',
+      message: 'readyTimeout option cannot change once a server is attached (it is already set to another value); pass the options in the first reloader() call, or call reloader() without options'
+    }))
   })
 })

@@ -17,3 +17,19 @@ r.on('exit', ({ code, cut }) => {
   expectTypeOf(code).toEqualTypeOf<number>()
   expectTypeOf(cut.requests).toEqualTypeOf<number>()
 })
+
+// listen() has server.listen()'s call shapes, and refuses what server.listen() refuses.
+const server = http.createServer()
+expectTypeOf(r.listen(server, 8080, '127.0.0.1', () => {})).toEqualTypeOf<http.Server>()
+expectTypeOf(r.listen(server, 8080, '127.0.0.1', 511, () => {})).toEqualTypeOf<http.Server>()
+expectTypeOf(r.listen(server, '/run/app.sock', () => {})).toEqualTypeOf<http.Server>()
+expectTypeOf(r.listen(server, { port: 0, host: '::1', fdName: 'http' }, () => {})).toEqualTypeOf<http.Server>()
+expectTypeOf(r.listen(server, () => {})).toEqualTypeOf<http.Server>()
+// @ts-expect-error a port is a number or a string, not a boolean
+r.listen(server, true)
+// @ts-expect-error the backlog is a number
+r.listen(server, 8080, 'localhost', 'many')
+expectTypeOf(r.detach).toEqualTypeOf<() => void>()
+expectTypeOf(r.waitForParent()).resolves.toBeVoid()
+expectTypeOf(r.parentPid).toEqualTypeOf<number | undefined>()
+r.on('parentExit', ({ pid }) => expectTypeOf(pid).toEqualTypeOf<number>())

@@ -72,7 +72,7 @@ export function withReload (app: ExpressApp, options?: ExpressReloadOptions): Ex
       args[args.length - 1] = done
       server.once('error', done)
     }
-    return reload.listen(server, ...args)
+    return reload.listen(server, ...args as [])
   }
   return { listen: listen as ListenFunction, attach: (server) => reload.attach(server), reloader: reload }
 }

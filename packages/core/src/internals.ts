@@ -1,0 +1,90 @@
+import http from 'node:http'
+import net from 'node:net'
+import { ReloadError } from './errors.js'
+
+// Every Node.js internal reload relies on lives here, and `checkInternals()` proves each one at start-up.
+// If a Node release changes one, the ledger would count 0 requests and a drain would end early, in
+// silence; failing loudly at start-up is better.
+
+/** The response Node is writing on `socket` (`_httpMessage`, null between requests), if any. */
+export function currentResponse (socket: net.Socket): http.ServerResponse | undefined {
+  return (Reflect.get(socket, '_httpMessage') as http.ServerResponse | null | undefined) ?? undefined
+}
+
+/** Whether `socket` left the HTTP parser through an upgrade (WebSocket): Node frees `socket.parser` then. */
+export function isUpgraded (socket: net.Socket): boolean {
+  return Reflect.get(socket, 'parser') === null && !socket.destroyed
+}
+
+/** The listening fd of `server`, or -1 where the platform has none (Windows). */
+export function listeningFd (server: net.Server): number {
+  const handle = Reflect.get(server, '_handle') as { fd?: unknown } | null | undefined
+  return typeof handle?.fd === 'number' ? handle.fd : -1
+}
+
+/**
+ * Makes `server.address()` report `path`: Node reads `_pipeName` for a unix socket, and a server opened
+ * from an inherited fd (or bound under a temporary name) has none of its own.
+ */
+export function setPipeName (server: net.Server, path: string): void {
+  Reflect.set(server, '_pipeName', path)
+}
+
+/** Whether a `listen()` argument is a handle or wraps one, which Node listens on as given. */
+export function isHandle (value: object): boolean {
+  return '_handle' in value
+}
+
+/**
+ * Keeps `server.close()` from closing idle keep-alive sockets at once: since Node 19 it calls the
+ * instance's `closeIdleConnections()` first. Returns the undo.
+ */
+export function keepIdleOnClose (server: net.Server): () => void {
+  if (typeof Reflect.get(server, 'closeIdleConnections') !== 'function') return () => {}
+  Object.defineProperty(server, 'closeIdleConnections', { configurable: true, writable: true, value: () => {} })
+  return () => { Reflect.deleteProperty(server, 'closeIdleConnections') }
+}
+
+function fail (what: string): never {
+  throw new ReloadError('ERR_RELOAD_NODE_INTERNALS',
+    `Node.js ${process.version} changed ${what}, which reload relies on to count requests and hand sockets over; ` +
+    'use a Node.js version this @reload/core release supports, or upgrade @reload/core')
+}
+
+let checked = false
+
+/**
+ * Proves, without I/O, that this Node.js still behaves the way the functions above assume.
+ * @throws {ReloadError} `ERR_RELOAD_NODE_INTERNALS`, naming what changed.
+ */
+export function checkInternals (): void {
+  if (checked) return
+  const socket = new net.Socket()
+  try {
+    const res = new http.ServerResponse(new http.IncomingMessage(socket))
+    res.assignSocket(socket)
+    if (currentResponse(socket) !== res) fail('where a socket keeps its response in progress (socket._httpMessage)')
+    res.detachSocket(socket)
+    if (currentResponse(socket) !== undefined) fail('how a socket forgets a finished response (socket._httpMessage)')
+  } finally {
+    socket.destroy()
+  }
+  const probe = new net.Socket()
+  try {
+    http.createServer().emit('connection', probe)
+    const parser = Reflect.get(probe, 'parser') as unknown
+    if (parser === null || typeof parser !== 'object') fail('where an HTTP connection keeps its parser (socket.parser)')
+  } finally {
+    probe.destroy()
+  }
+  const server = http.createServer()
+  if (!Object.hasOwn(server, '_handle')) fail('where a server keeps its handle (server._handle)')
+  if (!net.Server.prototype.address.toString().includes('_pipeName')) fail('how server.address() reports a unix socket path (server._pipeName)')
+  let idleClosed = false
+  Object.defineProperty(server, 'closeIdleConnections', { configurable: true, value: () => { idleClosed = true } })
+  server.close(() => {})
+  if (!idleClosed && process.versions.node.split('.').map(Number)[0] as number >= 19) {
+    fail('how http.Server#close() closes idle connections (closeIdleConnections)')
+  }
+  checked = true
+}

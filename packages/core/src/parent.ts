@@ -1,0 +1,72 @@
+import { Socket } from 'node:net'
+import { debug } from './log.js'
+
+/**
+ * This generation's link to the generation that started it: the socket on which it says `READY=1` (or
+ * `ERROR=<why>`). The link stays open after ready: the parent closes its end when its drain is over, or
+ * the kernel does when it dies, so this side learns when the parent is gone (tableflip's `WaitForParent`).
+ */
+export class ParentLink {
+  /** The parent's pid while it is alive; `undefined` once it has exited, or for a first generation. */
+  pid: number | undefined
+  readonly #socket: Socket | undefined
+  readonly #exited: Promise<void>
+  #markExited: () => void = () => {}
+
+  constructor (fd: number | undefined) {
+    this.#exited = new Promise((resolve) => { this.#markExited = resolve })
+    this.#socket = fd === undefined ? undefined : open(fd)
+    if (this.#socket === undefined) {
+      this.#gone()
+      return
+    }
+    this.pid = process.ppid
+    this.#socket.on('close', () => this.#gone())
+    // The parent never writes: reading only notices its end closing. The link must not keep us alive.
+    this.#socket.resume()
+    this.#socket.unref()
+  }
+
+  /** Whether a previous generation started this one. */
+  get exists (): boolean { return this.#socket !== undefined }
+
+  /** Resolves once the parent has exited (at once when there is none). */
+  waitForExit (): Promise<void> { return this.#exited }
+
+  /** Tells the parent this generation is ready; the link stays open. */
+  async ready (): Promise<void> { await this.#write('READY=1', false) }
+
+  /** Tells the parent this generation failed before it was ready, and closes the link. */
+  async fail (reason: string): Promise<void> { await this.#write(`ERROR=${reason}`, true) }
+
+  #gone (): void {
+    this.pid = undefined
+    this.#markExited()
+  }
+
+  #write (line: string, end: boolean): Promise<void> {
+    const socket = this.#socket
+    if (socket === undefined || socket.destroyed || !socket.writable) return Promise.resolve()
+    return new Promise((resolve) => {
+      const text = `${line.replace(/\n/g, ' ')}\n`
+      const done = (err?: Error | null): void => {
+        if (err != null) debug('telling parent: %s', err)
+        resolve()
+      }
+      if (end) socket.end(text, () => { socket.destroy(); done() })
+      else socket.write(text, done)
+    })
+  }
+}
+
+function open (fd: number): Socket | undefined {
+  try {
+    const socket = new Socket({ fd, readable: true, writable: true })
+    // A parent that died leaves EPIPE/ECONNRESET here: not an error of this generation.
+    socket.on('error', (err) => debug('parent link: %s', err))
+    return socket
+  } catch (err) {
+    debug('ready fd %d unusable: %s', fd, err)
+    return undefined
+  }
+}
