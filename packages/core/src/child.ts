@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { realpathSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { ReloadError } from './errors.js'
 import { LISTEN_FDS_START, listenEnv } from './fds.js'
@@ -11,8 +12,10 @@ export interface SpawnOptions {
   names: string[]
   generation: number
   readyTimeout: number
+  /** A child stopped before it was ready drains what it took; it is killed if still there after this. */
+  killAfter: number
   cwd: string
-  /** Aborting kills the child and rejects with `ERR_RELOAD_ABORTED`. */
+  /** Aborting stops the child and rejects with `ERR_RELOAD_ABORTED`. */
   signal: AbortSignal
   /** Told the child's pid as soon as it exists. */
   onSpawn?: (pid: number) => void
@@ -26,17 +29,29 @@ export interface Child {
   link: Socket | undefined
 }
 
+/**
+ * Where the process was started: `$PWD` when it is the current directory by another path (a `current`
+ * symlink that a deploy moves, which process.cwd() resolved at start), else `process.cwd()`.
+ */
+export function startCwd (): string {
+  const cwd = process.cwd()
+  const pwd = process.env.PWD
+  try {
+    if (pwd !== undefined && pwd !== cwd && realpathSync(pwd) === cwd) return pwd
+  } catch {}
+  return cwd
+}
+
 // LISTEN_PID must be the child's own pid, which a parent cannot know before the fork. The shell knows
 // it ($$) and exec keeps it.
 const withOwnPid = 'export LISTEN_PID=$$; exec "$0" "$@"'
 
-/** How long a child that failed gets to drain what it took before it is killed. */
-const KILL_GRACE = 5000
-
-function stop (child: ChildProcess): void {
+// SIGTERM, not SIGKILL: a generation that listens accepts at once, before it is ready, and its drain
+// finishes what it took.
+function stop (child: ChildProcess, killAfter: number): void {
   if (child.exitCode !== null || child.signalCode !== null) return
   child.kill('SIGTERM')
-  later(KILL_GRACE, () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  later(killAfter, () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
 }
 
 function spawnFailed (err: unknown): ReloadError {
@@ -61,7 +76,11 @@ export function spawnGeneration (options: SpawnOptions): Promise<Child> {
     child = spawn('/bin/sh', ['-c', withOwnPid, process.execPath, ...argv], {
       stdio: ['inherit', 'inherit', 'inherit', ...options.fds, 'pipe'],
       env,
-      cwd: options.cwd
+      cwd: options.cwd,
+      // Its own session and process group: a SIGHUP to the whole group (a terminal hangup, kill -HUP -PGID)
+      // must not reach a generation before its handler is installed, where SIGHUP's default kills it.
+      // Node resets ignored signals and the signal mask at start-up, so nothing less would hold.
+      detached: true
     })
   } catch (err) {
     return Promise.reject(spawnFailed(err))
@@ -82,7 +101,7 @@ export function spawnGeneration (options: SpawnOptions): Promise<Child> {
         return
       }
       pipe?.destroy()
-      stop(child)
+      stop(child, options.killAfter)
       reject(err)
     }
     const onData = (chunk: string): void => {
@@ -111,7 +130,7 @@ export function spawnGeneration (options: SpawnOptions): Promise<Child> {
         'it must listen (or call ready()) in time: raise readyTimeout or find what blocks its start-up'))
     }, { keepAlive: true })
     const onAbort = (): void => {
-      finish(new ReloadError('ERR_RELOAD_ABORTED', `handover to pid ${child.pid} abandoned: this generation is shutting down`))
+      finish(new ReloadError('ERR_RELOAD_ABORTED', `handover to pid ${child.pid} abandoned: this generation is ${String(options.signal.reason ?? 'shutting down')}`))
     }
     if (options.signal.aborted) { onAbort(); return }
     options.signal.addEventListener('abort', onAbort, { once: true })

@@ -5,7 +5,6 @@ export type ReloadErrorCode =
   | 'ERR_RELOAD_IN_PROGRESS'
   | 'ERR_RELOAD_DRAINING'
   | 'ERR_RELOAD_ABORTED'
-  | 'ERR_RELOAD_DETACHED'
   | 'ERR_RELOAD_SPAWN_FAILED'
   | 'ERR_RELOAD_CHILD_EXITED'
   | 'ERR_RELOAD_CHILD_FAILED'
@@ -13,6 +12,7 @@ export type ReloadErrorCode =
   | 'ERR_RELOAD_UNSUPPORTED_PLATFORM'
   | 'ERR_RELOAD_NODE_INTERNALS'
   | 'ERR_RELOAD_SOCKET_PATH'
+  | 'ERR_RELOAD_PID_FILE'
 
 /**
  * The one error class of reload. `code` is stable across releases; `message` says what happened and

@@ -1,4 +1,5 @@
 import { debug } from './log.js'
+import { inspectFds, type FdFact } from './sockets.js'
 
 /** Where an inherited listener listens, decoded from its name. */
 export type FdAddress =
@@ -16,6 +17,8 @@ export interface InheritedFd {
 /** What the environment handed this generation, read once at start-up. */
 export interface Inheritance {
   fds: InheritedFd[]
+  /** What was wrong with what was handed over (each names the fd or variable, and what to do). */
+  warnings: string[]
   /** The socket on which this generation tells its parent it is ready, when it has a parent. */
   readyFd: number | undefined
   generation: number
@@ -50,25 +53,35 @@ export function decodeName (name: string): FdAddress | undefined {
   return { kind: 'tcp', host: unescape(match[1] as string), port, anyPort: match[3] !== undefined }
 }
 
+/** More than any real handover passes; a larger LISTEN_FDS is a mistake, not a list of fds to touch. */
+export const MAX_LISTEN_FDS = 1024
+
 const ourVars = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION'] as const
 
 /**
- * Reads the listeners this process was given (`sd_listen_fds(3)` semantics) and removes every variable
- * of the protocol from `env`, so that the app's own children never see them.
+ * Reads the listeners this process was given (`sd_listen_fds(3)` semantics), keeps those that are
+ * listening sockets, and removes every variable of the protocol from `env`, so that the app's own
+ * children never see them.
  */
 export function takeInheritance (env: NodeJS.ProcessEnv = process.env, pid = process.pid): Inheritance {
+  const read = readInheritance(env, pid)
+  const { fds, warnings } = verify(read.fds)
+  return { ...read, fds, warnings: [...read.warnings, ...warnings] }
+}
+
+/** What the protocol's variables say, without looking at the fds; removes the variables from `env`. */
+export function readInheritance (env: NodeJS.ProcessEnv, pid: number): Inheritance {
   const vars = Object.fromEntries(ourVars.map((name) => [name, env[name]]))
   for (const name of ourVars) Reflect.deleteProperty(env, name)
-  const none: Inheritance = { fds: [], readyFd: undefined, generation: 1 }
+  const none: Inheritance = { fds: [], warnings: [], readyFd: undefined, generation: 1 }
   if (vars.LISTEN_PID === undefined && vars.LISTEN_FDS === undefined) return none
   if (vars.LISTEN_PID !== String(pid)) {
     debug('ignoring LISTEN_FDS=%s: LISTEN_PID=%s is not this process (%d)', vars.LISTEN_FDS, vars.LISTEN_PID, pid)
     return none
   }
   const count = Number(vars.LISTEN_FDS ?? 0)
-  if (!Number.isSafeInteger(count) || count < 0) {
-    debug('ignoring LISTEN_FDS=%s: not a count', vars.LISTEN_FDS)
-    return none
+  if (!Number.isSafeInteger(count) || count < 0 || count > MAX_LISTEN_FDS) {
+    return { ...none, warnings: [`LISTEN_FDS=${vars.LISTEN_FDS} is not a count of fds (0 to ${MAX_LISTEN_FDS}): ignoring it and every fd it would name; set it to the number of listening sockets passed from fd 3`] }
   }
   let names = vars.LISTEN_FDNAMES?.split(':') ?? []
   if (names.length !== count) names = Array.from({ length: count }, () => 'unknown')
@@ -79,6 +92,7 @@ export function takeInheritance (env: NodeJS.ProcessEnv = process.env, pid = pro
   const generation = Number(vars.RELOAD_GENERATION ?? 1)
   return {
     fds,
+    warnings: [],
     readyFd: Number.isSafeInteger(readyFd) && (readyFd as number) > 2 ? readyFd : undefined,
     generation: Number.isSafeInteger(generation) && generation > 0 ? generation : 1
   }
@@ -92,4 +106,57 @@ export function listenEnv (names: string[], readyFd: number, generation: number)
     RELOAD_READY_FD: String(readyFd),
     RELOAD_GENERATION: String(generation)
   }
+}
+
+function describe (fact: FdFact): string {
+  switch (fact.kind) {
+    case 'tcp': return `${fact.host.includes(':') ? `[${fact.host}]` : fact.host}:${fact.port}`
+    case 'unix': return 'a unix socket'
+    default: return fact.kind
+  }
+}
+
+/**
+ * Keeps only the fds that are listening sockets, so that reload never listens on, or later closes, an fd
+ * that is not one (a file, a missing fd, Node's own event loop fd under a too-large LISTEN_FDS). Where the
+ * kernel tells a socket's address, that address wins over its name.
+ */
+export function verify (given: InheritedFd[]): { fds: InheritedFd[], warnings: string[] } {
+  const facts = inspectFds(given.map((f) => f.fd))
+  const fds: InheritedFd[] = []
+  const warnings: string[] = []
+  for (const fd of given) {
+    const fact = facts.get(fd.fd) as FdFact
+    const what = `LISTEN_FDS: fd ${fd.fd} (${fd.name})`
+    if (fact.kind === 'missing' || fact.kind === 'not a socket') {
+      warnings.push(`${what} is ${fact.kind === 'missing' ? `not open (${fact.detail})` : fact.detail}: ignored; pass only listening sockets, from fd 3 on, and set LISTEN_FDS to their count`)
+      continue
+    }
+    if ((fact.kind === 'tcp' || fact.kind === 'unix') && !fact.listening) {
+      warnings.push(`${what} is a ${fact.kind} socket that does not listen (${describe(fact)}): ignored; pass listening sockets only`)
+      continue
+    }
+    if (fact.kind === 'other socket') {
+      if (fact.known) {
+        warnings.push(`${what} is neither a TCP nor a unix stream socket: ignored; reload hands over TCP and unix listeners`)
+        continue
+      }
+      fds.push(fd)
+      continue
+    }
+    // A unix socket's path in the kernel's table is the one it was bound at, and reload binds under a
+    // temporary name that it then renames: only its name tells where it lives now.
+    if (fact.kind === 'unix') {
+      fds.push(fd)
+      continue
+    }
+    const real: FdAddress = { kind: 'tcp', host: fact.host, port: fact.port, anyPort: fd.address?.kind === 'tcp' && fd.address.anyPort }
+    if (fd.address !== undefined && encodeName(real) !== encodeName(fd.address)) {
+      warnings.push(`${what} listens on ${describe(fact)}, not where its name says: going by its address`)
+      fds.push({ ...fd, name: encodeName(real), address: real })
+      continue
+    }
+    fds.push(fd)
+  }
+  return { fds, warnings }
 }

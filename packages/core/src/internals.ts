@@ -30,6 +30,21 @@ export function setPipeName (server: net.Server, path: string): void {
   Reflect.set(server, '_pipeName', path)
 }
 
+/** The libuv handle a socket wraps: what `process.send()` passes to another process as a raw handle. */
+export function handleOf (socket: net.Socket): object {
+  return Reflect.get(socket, '_handle') as object
+}
+
+/** The fd of a raw handle received from another process. */
+export function handleFd (handle: object): number {
+  return Reflect.get(handle, 'fd') as number
+}
+
+/** Whether a raw handle is a TCP one, which `server.listen(handle)` takes as it is (a unix one it re-opens by fd). */
+export function isTcpHandle (handle: object): boolean {
+  return handle.constructor.name === 'TCP'
+}
+
 /** Whether a `listen()` argument is a handle or wraps one, which Node listens on as given. */
 export function isHandle (value: object): boolean {
   return '_handle' in value

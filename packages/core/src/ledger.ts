@@ -72,6 +72,20 @@ export class Ledger {
     return this.#draining
   }
 
+  /** Ends a drain: serving as before (the way back). Responses already told `Connection: close` keep it. */
+  resume (): void {
+    if (this.#draining === undefined) return
+    this.#draining = undefined
+    this.#resolve = undefined
+    this.#restoreClose()
+    this.#restoreClose = () => {}
+    this.server.off('request', this.#onRequest)
+    for (const connection of this.#connections.values()) {
+      connection.idleTimer?.cancel()
+      connection.idleTimer = undefined
+    }
+  }
+
   /** Destroys every connection that is left, and says how many requests and connections that cut. */
   destroy (): Cut {
     const cut = { requests: this.requests, connections: this.#connections.size }
@@ -111,7 +125,7 @@ export class Ledger {
   // waits for it; a connection with none closes after its idle grace.
   #settle (connection: Connection): void {
     const { socket } = connection
-    if (socket.destroyed) return
+    if (socket.destroyed || this.#draining === undefined) return
     const res = current(socket)
     if (res !== undefined) {
       connection.idleTimer?.cancel()

@@ -1,11 +1,15 @@
 import { lookup } from 'node:dns'
-import { closeSync, existsSync, renameSync, rmSync, statSync } from 'node:fs'
-import { SocketAddress, isIP, type ListenOptions, type Server } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { closeSync, existsSync, lstatSync, renameSync, rmSync, statSync } from 'node:fs'
+import { SocketAddress, connect, isIP, type ListenOptions, type Server } from 'node:net'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ReloadError } from './errors.js'
-import { encodeName, type FdAddress, type InheritedFd } from './fds.js'
-import { isHandle, listeningFd, setPipeName } from './internals.js'
+import { decodeName, encodeName, type FdAddress, type InheritedFd } from './fds.js'
+import { handleFd, isHandle, isTcpHandle, listeningFd, setPipeName } from './internals.js'
 import { debug } from './log.js'
+
+// Raw handles taken back from the holder for unix sockets, kept for the life of the process.
+const kept = new Set<object>()
 
 /** `server.listen()` options, plus the name of an inherited fd to take (systemd `FileDescriptorName=`). */
 export type ReloadListenOptions = ListenOptions & { fdName?: string }
@@ -78,20 +82,25 @@ export class Listeners {
   readonly #inherited: InheritedFd[]
   readonly #bindings = new Set<Binding>()
   readonly #paths = new Set<string>()
+  readonly #forget = new WeakMap<Binding, () => void>()
   #pending = 0
   readonly #onSettled: () => void
   readonly #onError: (err: Error, server: Server) => void
   readonly #onClosed: (binding: Binding) => void
+  readonly #onStale: (path: string) => void
 
   constructor (inherited: InheritedFd[], hooks: {
     settled: () => void
     error: (err: Error, server: Server) => void
     closed: (binding: Binding) => void
+    /** A socket file nothing accepts on (left by a process that was killed) is being replaced. */
+    stale: (path: string) => void
   }) {
     this.#inherited = inherited
     this.#onSettled = hooks.settled
     this.#onError = hooks.error
     this.#onClosed = hooks.closed
+    this.#onStale = hooks.stale
   }
 
   get bindings (): Binding[] { return [...this.#bindings] }
@@ -138,13 +147,22 @@ export class Listeners {
       if (claimed !== undefined) {
         debug('listen %s: inherited fd %d (%s)', JSON.stringify(options), claimed.fd, claimed.name)
         original.call(server, { fd: claimed.fd, backlog: options.backlog, signal: options.signal })
-      } else if (unixPath !== undefined && !unixPath.startsWith('\0') && !existsSync(unixPath)) {
+      } else if (unixPath !== undefined && !unixPath.startsWith('\0')) {
+        const path = unixPath
         // libuv unlinks a bound path when its handle closes, which would pull the socket out from under
         // the next generation at handover. Bound under a temporary name and renamed, the handle keeps
-        // only the temporary name.
-        const temporary = join(dirname(unixPath), `.${basename(unixPath).slice(0, 40)}.${process.pid}.${Date.now() % 1e6}`)
-        original.call(server, { ...options, path: temporary })
-        options.path = temporary
+        // only the temporary name; the rename also replaces a stale socket file in one step.
+        const bindRenamed = (): void => {
+          const temporary = join(dirname(path), `.${basename(path).slice(0, 40)}.${randomBytes(6).toString('base64url')}`)
+          original.call(server, { ...options, path: temporary })
+          options.path = temporary
+        }
+        if (!existsSync(path)) { bindRenamed(); return }
+        isStaleSocket(path, (stale) => {
+          if (!stale) { original.call(server, options); return }
+          this.#onStale(path)
+          bindRenamed()
+        })
       } else {
         original.call(server, options)
       }
@@ -224,11 +242,35 @@ export class Listeners {
     const binding: Binding = { server, fd, name, path }
     if (path !== undefined && !path.startsWith('\0')) this.#paths.add(path)
     this.#bindings.add(binding)
-    server.once('close', () => {
+    const onClose = (): void => {
       this.#bindings.delete(binding)
       this.#onClosed(binding)
-    })
+    }
+    server.once('close', onClose)
+    this.#forget.set(binding, () => server.off('close', onClose))
     debug('listening fd=%d name=%s', fd, name)
+  }
+
+  /**
+   * The way back: listens again on a socket this generation had handed over (`handle`, from the holder)
+   * under the same name and path, in place of `binding`.
+   */
+  takeBack (binding: Binding, handle: object, original: (...args: unknown[]) => unknown): void {
+    const { server, name, path } = binding
+    this.#bindings.delete(binding)
+    this.#forget.get(binding)?.()
+    const fd = handleFd(handle)
+    server.once('listening', () => {
+      if (path !== undefined) setPipeName(server, path)
+      this.#record(server, { fd, name, address: decodeName(name), claimed: true }, undefined, path)
+    })
+    if (isTcpHandle(handle)) {
+      original.call(server, handle)
+    } else {
+      // Node opens a second handle on the fd of a unix socket; this one must never close it.
+      kept.add(handle)
+      original.call(server, { fd })
+    }
   }
 }
 
@@ -237,4 +279,20 @@ export function removeSocket (path: string): void {
   try {
     if (!path.startsWith('\0') && statSync(path).isSocket()) rmSync(path)
   } catch {}
+}
+
+/**
+ * Whether `path` is a socket file nothing accepts on: what a process killed with SIGKILL leaves behind.
+ * A live socket, or anything that is not a socket, is left for bind to refuse (EADDRINUSE).
+ */
+export function isStaleSocket (path: string, done: (stale: boolean) => void): void {
+  try {
+    if (!lstatSync(path).isSocket()) { done(false); return }
+  } catch {
+    done(false)
+    return
+  }
+  const probe = connect(path)
+  probe.once('connect', () => { probe.destroy(); done(false) })
+  probe.once('error', (err: NodeJS.ErrnoException) => { probe.destroy(); done(err.code === 'ECONNREFUSED') })
 }

@@ -36,6 +36,9 @@ export class ParentLink {
   /** Tells the parent this generation is ready; the link stays open. */
   async ready (): Promise<void> { await this.#write('READY=1', false) }
 
+  /** Tells a parent that still drains that this generation stops on purpose: no reason to take its sockets back. */
+  async stopping (): Promise<void> { await this.#write('STOPPING=1', false) }
+
   /** Tells the parent this generation failed before it was ready, and closes the link. */
   async fail (reason: string): Promise<void> { await this.#write(`ERROR=${reason}`, true) }
 

@@ -1,18 +1,20 @@
 import { EventEmitter } from 'node:events'
-import { realpathSync } from 'node:fs'
 import type { ListenOptions, Server } from 'node:net'
+import { startCwd } from './child.js'
 import { ReloadError } from './errors.js'
 import { takeInheritance } from './fds.js'
 import { checkInternals } from './internals.js'
-import { Ledger, type Cut } from './ledger.js'
-import { Listeners, removeSocket, type ReloadListenOptions } from './listeners.js'
+import type { Cut } from './ledger.js'
+import { Listeners, removeSocket, type Binding, type ReloadListenOptions } from './listeners.js'
 import { debug, stderrLogger, toLogger, type Logger } from './log.js'
 import { changedOption, resolveOptions, type ReloadOptions, type ResolvedOptions } from './options.js'
 import { ParentLink } from './parent.js'
 import { removePidFile, writePidFile } from './pidfile.js'
+import { Servers } from './servers.js'
 import { shutdown } from './shutdown.js'
-import { foreignListeners, onSignals } from './signals.js'
-import { Upgrader, type ReloadState, type UpgradeResult } from './upgrader.js'
+import { foreignListeners, installSignals } from './signals.js'
+import { Upgrader, type ChildDeath, type ReloadState, type UpgradeResult } from './upgrader.js'
+import { WayBack } from './wayback.js'
 
 export type { ReloadState, UpgradeResult } from './upgrader.js'
 
@@ -28,16 +30,11 @@ export interface ReloadEvents {
   exit: [{ code: number, cut: Cut }]
   /** The generation that started this one has finished its drain (or died). */
   parentExit: [{ pid: number }]
-}
-
-// A deploy that moves a `current` symlink changes where $PWD points; process.cwd() was resolved at start.
-function startCwd (): string {
-  const cwd = process.cwd()
-  const pwd = process.env.PWD
-  try {
-    if (pwd !== undefined && pwd !== cwd && realpathSync(pwd) === cwd) return pwd
-  } catch {}
-  return cwd
+  /**
+   * The way back: the next generation died while this one drained, and this one took the listeners back
+   * and serves again.
+   */
+  rollback: [ChildDeath & { generation: number }]
 }
 
 /**
@@ -49,8 +46,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   readonly generation: number
   readonly #upgrader: Upgrader
   readonly #listeners: Listeners
-  readonly #ledgers = new Map<Server, Ledger>()
-  readonly #optional = new WeakSet<Server>()
+  readonly #servers: Servers
   readonly #beforeExit = new Set<() => unknown>()
   readonly #uninstall: Array<() => void> = []
   readonly #force = new AbortController()
@@ -60,7 +56,10 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   #log: Logger
   #started = false
   #retiring: Promise<void> | undefined
-  #shutdownSignals = 0
+  #upgradeHandler: ((signal: NodeJS.Signals) => void) | undefined
+  #wayBack: WayBack | undefined
+  /** Raised when this generation fails its start: its exit code says so even if its drain went well. */
+  #exitFloor = 0
 
   /** Use {@link reloader}: a second instance in one process would find no listener to inherit. */
   constructor (options: ReloadOptions = {}) {
@@ -79,6 +78,8 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     this.#upgrader = new Upgrader(parent, {
       generation: this.generation,
       readyTimeout: () => this.#options.readyTimeout,
+      drainTimeout: () => this.#options.drainTimeout,
+      childDied: (death) => { this.#takeBack(death).catch(this.#fatal) },
       cwd: () => this.#options.cwd ?? this.#cwd,
       log: () => this.#log
     })
@@ -87,8 +88,12 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       error: (err, server) => this.#onListenError(err, server),
       // Node removes a socket path when its server closes; reload's rename keeps it, so a close that
       // is the app's own, not a handover, removes it here.
-      closed: ({ path }) => { if (path !== undefined && !this.#upgrader.isRetiring) removeSocket(path) }
+      closed: ({ path }) => { if (path !== undefined && !this.#upgrader.isRetiring) removeSocket(path) },
+      stale: (path) => this.#log.warn({ path }, 'replacing a stale unix socket: nothing accepts on it (its server was killed?)')
     })
+    // No server left: nothing for a signal to hand over or drain, so the signals are the app's again.
+    this.#servers = new Servers(this.#listeners, () => { if (this.#started && !this.isDraining) this.#stop() })
+    for (const warning of inheritance.warnings) this.#log.warn({}, warning)
     debug('generation %d, inherited %o', this.generation, inheritance.fds.map((fd) => `${fd.fd}=${fd.name}`))
   }
 
@@ -99,9 +104,9 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   /** The pid of the generation that started this one while it still drains; `undefined` once it exited. */
   get parentPid (): number | undefined { return this.#upgrader.parent.pid }
   /** Requests in flight across every attached server. */
-  get requests (): number { return [...this.#ledgers.values()].reduce((n, ledger) => n + ledger.requests, 0) }
+  get requests (): number { return this.#servers.requests }
   /** Open connections across every attached server. */
-  get connections (): number { return [...this.#ledgers.values()].reduce((n, ledger) => n + ledger.connections, 0) }
+  get connections (): number { return this.#servers.connections }
 
   /** Resolves once the generation that started this one has exited (at once when there is none). */
   waitForParent (): Promise<void> { return this.#upgrader.parent.waitForExit() }
@@ -132,25 +137,12 @@ export class Reloader extends EventEmitter<ReloadEvents> {
    * Tracks `server` in the ledger and makes its `listen()` take an inherited listener where one matches.
    * With `optional`, a failed `listen()` of that server leaves this generation serving without it instead
    * of failing the handover (Fastify's extra bindings for `localhost`, which Fastify itself lets fail).
-   * The first server attached installs the signal handlers. Returns the uninstaller.
-   * @throws {ReloadError} `ERR_RELOAD_DETACHED` after `detach()`.
+   * The first server attached installs the signal handlers; detaching the last one removes them.
+   * Returns the uninstaller.
    */
   attach<S extends Server>(server: S, options: { optional?: boolean } = {}): () => void {
-    if (this.state === 'detached') throw new ReloadError('ERR_RELOAD_DETACHED', 'attach() called after detach(); this process no longer reloads')
-    if (options.optional === true) this.#optional.add(server)
-    if (this.#ledgers.has(server)) return () => this.#detachServer(server)
     this.#start()
-    this.#ledgers.set(server, new Ledger(server, { idleGrace: this.#options.idleGrace }))
-    const own = Object.getOwnPropertyDescriptor(server, 'listen')
-    const original = server.listen as (...args: unknown[]) => unknown
-    const listeners = this.#listeners
-    Object.defineProperty(server, 'listen', {
-      configurable: true,
-      writable: true,
-      value: function listen (...args: unknown[]) { return listeners.listen(server, original, args) }
-    })
-    this.#uninstall.push(() => this.#detachServer(server, own))
-    return () => this.#detachServer(server, own)
+    return this.#servers.attach(server, { optional: options.optional === true, idleGrace: this.#options.idleGrace })
   }
 
   /** `server.listen(...)` with `server.listen`'s call shapes, taking an inherited listener where one matches. Returns `server`. */
@@ -176,15 +168,21 @@ export class Reloader extends EventEmitter<ReloadEvents> {
    */
   async ready (): Promise<void> {
     if (this.state !== 'starting') return
-    const closed = this.#listeners.closeUnclaimed()
-    if (closed.length > 0) this.#log.info({ names: closed.join(',') }, 'closed inherited listeners the new code does not use')
+    // The pid file must never name a dead process while a live one serves: a generation that cannot
+    // write it does not serve. At a handover the old one, still named there, serves on.
     if (this.#options.pidFile !== undefined) {
       try {
         writePidFile(this.#options.pidFile)
       } catch (err) {
-        this.#log.error({ err }, `could not write pidFile ${this.#options.pidFile}: ${(err as Error).message}; serving without it`)
+        const why = `could not write pidFile ${this.#options.pidFile} (${(err as Error).message})`
+        this.#log.error({ code: 'ERR_RELOAD_PID_FILE' }, `${why}; ${this.hasParent ? 'the serving generation goes on' : 'not serving'}: ` +
+          'make its folder writable by this user, or change the pidFile option')
+        this.#failStart(why)
+        return
       }
     }
+    const closed = this.#listeners.closeUnclaimed()
+    if (closed.length > 0) this.#log.info({ names: closed.join(',') }, 'closed inherited listeners the new code does not use')
     if (!await this.#upgrader.ready()) return
     const listening = this.#listeners.bindings.map((b) => b.name).join(',') || 'none'
     this.#log.info({ pid: process.pid, generation: this.generation, listening }, `generation ${this.generation} ready`)
@@ -200,7 +198,8 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   async upgrade (): Promise<UpgradeResult> {
     const refused = this.#upgrader.refusal()
     if (refused !== undefined) throw refused
-    const listeners = this.#listeners.bindings.filter((b) => b.fd >= 0).map(({ fd, name }) => ({ fd, name }))
+    const handed = this.#listeners.bindings.filter((b) => b.fd >= 0)
+    const listeners = handed.map(({ fd, name }) => ({ fd, name }))
     let result: UpgradeResult
     try {
       result = await this.#upgrader.upgrade(listeners)
@@ -212,6 +211,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       throw error
     }
     this.#log.info({ pid: result.pid, ms: result.ms }, `generation ${result.generation} ready; pid ${process.pid} drains`)
+    this.#holdForWayBack(handed)
     this.emit('upgrade', result)
     this.#retire('upgrade').catch(this.#fatal)
     return result
@@ -222,7 +222,6 @@ export class Reloader extends EventEmitter<ReloadEvents> {
    * and exits (unless `exit: false`), all within `drainTimeout`. Resolves when the drain is over. Idempotent.
    */
   drain (): Promise<void> {
-    if (this.state === 'detached') return Promise.reject(new ReloadError('ERR_RELOAD_DETACHED', 'drain() called after detach(); close the servers yourself'))
     return this.#retire('shutdown')
   }
 
@@ -236,28 +235,42 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   }
 
   /**
-   * Hands the servers back to the app: removes every signal handler and `listen` wrapper reload
-   * installed; no handover or drain happens from now on (state `detached`). For an app that closes its
-   * servers itself. Idempotent; a drain already under way goes on.
+   * Hands every server back to the app: removes each `listen` wrapper and the signal handlers, and goes
+   * back to `starting` (a handover under way is abandoned). For an app that closes its servers itself;
+   * attaching a server again starts anew. Idempotent; a drain already under way goes on.
    */
   detach (): void {
-    this.#upgrader.detach()
+    this.#servers.detachAll()
+    this.#stop()
+  }
+
+  #stop (): void {
     for (const uninstall of this.#uninstall.splice(0)) uninstall()
+    this.#started = false
+    this.#upgrader.reset()
   }
 
   #start (): void {
     if (this.#started) return
     this.#started = true
-    const { signal, shutdownSignals } = this.#options
-    if (signal !== false && process.platform !== 'win32') this.#uninstall.push(onSignals([signal], this.#onUpgradeSignal))
-    if (shutdownSignals !== false) this.#uninstall.push(onSignals(shutdownSignals, this.#onShutdownSignal))
-  }
-
-  #detachServer (server: Server, own?: PropertyDescriptor): void {
-    this.#ledgers.get(server)?.detach()
-    this.#ledgers.delete(server)
-    if (own !== undefined) Object.defineProperty(server, 'listen', own)
-    else Reflect.deleteProperty(server, 'listen')
+    const refusals: Record<string, string> = {
+      ERR_RELOAD_NOT_READY: 'this generation is not ready yet',
+      ERR_RELOAD_IN_PROGRESS: 'a handover is already in progress'
+    }
+    const signals = installSignals(this.#options.signal, this.#options.shutdownSignals, {
+      refusal: () => {
+        const refused = this.#upgrader.refusal()
+        if (refused === undefined) return undefined
+        if (refused.code !== 'ERR_RELOAD_DRAINING') return refusals[refused.code] ?? refused.message
+        return this.state === 'stopped' ? 'this generation is exiting' : 'this generation is draining; signal the one that serves now'
+      },
+      upgrade: () => { this.upgrade().catch(() => {}) },
+      isRetiring: () => this.#retiring !== undefined,
+      shutdown: () => { this.#retire('shutdown').catch(this.#fatal) },
+      force: () => this.#force.abort()
+    }, () => this.#log)
+    this.#upgradeHandler = signals.upgradeHandler
+    this.#uninstall.push(signals.uninstall)
   }
 
   #onListened (): void {
@@ -269,43 +282,51 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   }
 
   #onListenError (err: Error, server: Server): void {
-    if (this.#optional.has(server)) {
+    if (this.#servers.isOptional(server)) {
       this.#log.info({}, `${err.message}; serving without it`)
       return
     }
-    // The parent stops this generation now; it must not report ready meanwhile.
-    this.#upgrader.failStart(`listen failed: ${err.message}`).catch(this.#fatal)
+    if (this.state === 'starting' && this.hasParent) this.#failStart(`listen failed: ${err.message}`)
   }
 
-  readonly #onUpgradeSignal = (signal: NodeJS.Signals): void => {
-    const refused = this.#upgrader.refusal()
-    if (refused !== undefined) {
-      const why: Record<string, string> = {
-        ERR_RELOAD_NOT_READY: 'this generation is not ready yet',
-        ERR_RELOAD_IN_PROGRESS: 'a handover is already in progress',
-        ERR_RELOAD_DRAINING: this.state === 'stopped' ? 'this generation is exiting' : 'this generation is draining; signal the one that serves now'
-      }
-      this.#log.warn({}, `${signal} ignored: ${why[refused.code] ?? refused.message}`)
-      return
-    }
-    this.#log.info({}, `${signal} received`)
-    this.upgrade().catch(() => {})
-  }
-
-  readonly #onShutdownSignal = (signal: NodeJS.Signals): void => {
-    this.#shutdownSignals++
-    if (this.#retiring !== undefined) {
-      if (this.#shutdownSignals === 1) {
-        this.#log.info({}, `${signal} received while draining; send it again to exit now`)
-        return
-      }
-      if (this.#force.signal.aborted) return
-      this.#log.warn({}, `second ${signal}: cutting what is left and exiting now`)
-      this.#force.abort()
-      return
-    }
-    this.#log.info({}, `${signal} received`)
+  // A start that fails never reports ready: the parent (if any) hears why and serves on, and this
+  // generation finishes what it took and exits 1.
+  #failStart (reason: string): void {
+    this.#upgrader.failStart(reason)
+    this.#exitFloor = 1
     this.#retire('shutdown').catch(this.#fatal)
+  }
+
+  // Before this generation closes its listening sockets, a holder takes copies: if the next generation
+  // dies during the drain, they come back with every queued connection.
+  #holdForWayBack (bindings: Binding[]): void {
+    if (bindings.length === 0) return
+    try {
+      this.#wayBack = WayBack.hold(bindings)
+    } catch (err) {
+      this.#log.warn({ err }, `no way back for this handover: could not start the socket holder (${(err as Error).message})`)
+    }
+  }
+
+  async #takeBack (death: ChildDeath): Promise<void> {
+    const wayBack = this.#wayBack
+    if (wayBack === undefined || !wayBack.isOpen) return
+    const next = this.generation + 1
+    this.#log.warn({ pid: death.pid }, `generation ${next} died (${death.signal ?? `code ${death.code ?? '?'}`}) while pid ${process.pid} drained: taking the listeners back`)
+    try {
+      if (!await wayBack.takeBack(this.#listeners, this.#servers, () => this.state === 'draining')) return
+    } catch (err) {
+      this.#log.error({ err }, `could not take the listeners back (${(err as Error).message}); this generation drains and exits`)
+      return
+    }
+    this.#wayBack = undefined
+    this.#retiring = undefined
+    this.#upgrader.resume()
+    if (this.#options.pidFile !== undefined) {
+      try { writePidFile(this.#options.pidFile) } catch (err) { this.#log.error({ code: 'ERR_RELOAD_PID_FILE' }, `could not write pidFile ${this.#options.pidFile} (${(err as Error).message})`) }
+    }
+    this.#log.warn({ pid: process.pid, generation: this.generation }, `generation ${this.generation} serves again`)
+    this.emit('rollback', { ...death, generation: next })
   }
 
   // A failure in a path nobody awaits: say so, and make the process's exit code show it.
@@ -316,7 +337,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
 
   #warnForeignListeners (): void {
     const signal = this.#options.signal
-    if (signal === false || foreignListeners(signal, this.#onUpgradeSignal) === 0) return
+    if (signal === false || this.#upgradeHandler === undefined || foreignListeners(signal, this.#upgradeHandler) === 0) return
     this.#log.warn({ signal }, `another ${signal} listener is installed (a shutdown helper such as close-with-grace?); ` +
       `it may stop the app on reload: make it skip ${signal}, or set reload's signal option to another signal`)
   }
@@ -330,17 +351,26 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     // A new generation stopped before it was ready shares its unix paths with the one that serves.
     const wasLast = reason === 'shutdown' && (this.#upgrader.wasReady || !this.hasParent)
     if (reason === 'shutdown') this.#upgrader.retire()
-    const { code, cut } = await shutdown({
-      ledgers: [...this.#ledgers.values()],
+    if (reason === 'shutdown' && this.parentPid !== undefined) this.#upgrader.parent.stopping().catch(this.#fatal)
+    const wayBack = reason === 'upgrade' ? this.#wayBack : undefined
+    const { code: drained, cut, cancelled } = await shutdown({
+      ledgers: this.#servers.ledgers,
       hooks: [...this.#beforeExit],
       delay: wasLast ? this.#options.shutdownDelay : 0,
       budget: this.#options.drainTimeout,
       log: this.#log,
       force: this.#force.signal,
-      onDrain: () => this.emit('drain', { reason })
+      onDrain: () => this.emit('drain', { reason }),
+      cancel: wayBack?.cancelled ?? new AbortController().signal,
+      // Past here the hooks (Fastify's app.close()) may have closed what the way back would need.
+      onHooks: () => wayBack?.close()
     })
+    if (cancelled) return
+    wayBack?.close()
+    const code = Math.max(drained, this.#exitFloor)
     if (wasLast) this.#removeFiles()
     this.#upgrader.stopped()
+    this.#servers.detachAll()
     for (const uninstall of this.#uninstall.splice(0)) uninstall()
     this.emit('exit', { code, cut })
     this.#log.info({ code }, 'exiting')

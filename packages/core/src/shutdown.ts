@@ -15,10 +15,14 @@ export interface ShutdownPlan {
   force: AbortSignal
   /** Called as the drain starts, after the delay: the moment to close WebSockets and streams. */
   onDrain: () => void
+  /** Aborted by the way back: stop waiting, cut nothing, run no hook; the generation serves again. */
+  cancel: AbortSignal
+  /** Called when the drain is over and the hooks are about to run: past this point nothing can be cancelled. */
+  onHooks: () => void
 }
 
 /** How a shutdown ended: the requests and connections it cut, and the exit code that says so. */
-export interface ShutdownResult { code: number, cut: Cut, forced: boolean }
+export interface ShutdownResult { code: number, cut: Cut, forced: boolean, cancelled: boolean }
 
 // The hooks (Fastify's onClose, pools) get the end of the budget: the drain leaves them this much.
 function hookShare (left: number): number { return Math.min(1000, left / 10) }
@@ -50,6 +54,7 @@ export async function shutdown (plan: ShutdownPlan): Promise<ShutdownResult> {
   const start = Date.now()
   const deadline = start + plan.budget
   const forced = aborted(force).then(() => 'forced' as const)
+  const cancelled = aborted(plan.cancel).then(() => 'cancelled' as const)
   if (plan.delay > 0) {
     log.info({ ms: plan.delay }, 'serving on during shutdownDelay')
     await Promise.race([delay(plan.delay), forced])
@@ -65,9 +70,11 @@ export async function shutdown (plan: ShutdownPlan): Promise<ShutdownResult> {
     : await Promise.race([
       Promise.all(ledgers.map(async (ledger) => await ledger.drain({ deadline: drainEnd }))).then(() => 'drained' as const),
       new Promise<'late'>((resolve) => { timer = later(drainEnd - Date.now(), () => resolve('late'), { keepAlive: true }) }),
-      forced
+      forced,
+      cancelled
     ])
   timer.cancel()
+  if (outcome === 'cancelled') return { code: 0, cut: { requests: 0, connections: 0 }, forced: false, cancelled: true }
   let cut = { requests: 0, connections: 0 }
   if (outcome === 'drained') {
     log.info({ ms: Date.now() - start }, 'drained')
@@ -76,8 +83,9 @@ export async function shutdown (plan: ShutdownPlan): Promise<ShutdownResult> {
     const why = outcome === 'forced' ? 'second shutdown signal' : `drainTimeout (${plan.budget} ms) reached`
     log.warn(cut, `${why}: cut ${cut.requests} requests on ${cut.connections} connections`)
   }
+  plan.onHooks()
   if (outcome !== 'forced') await runHooks(plan.hooks, deadline - Date.now(), log, forced)
-  return { code: cut.requests > 0 || outcome === 'forced' ? 1 : 0, cut, forced: outcome === 'forced' }
+  return { code: cut.requests > 0 || outcome === 'forced' ? 1 : 0, cut, forced: outcome === 'forced', cancelled: false }
 }
 
 function sum (ledgers: Ledger[], key: 'requests' | 'connections'): number {

@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { spawnGeneration, type Child } from './child.js'
 import { ReloadError } from './errors.js'
@@ -5,11 +6,11 @@ import { debug, type Logger } from './log.js'
 import type { ParentLink } from './parent.js'
 
 /**
- * Where a generation is in its life: `starting` until ready, `ready` while serving, `upgrading` while a
- * new generation starts, `draining` once it stops accepting, `stopped` when the drain is over, and
- * `detached` once `detach()` handed the servers back to the app.
+ * Where a generation is in its life: `starting` until ready (and again once every server is detached),
+ * `ready` while serving, `upgrading` while a new generation starts, `draining` once it stops accepting,
+ * `stopped` when the drain is over.
  */
-export type ReloadState = 'starting' | 'ready' | 'upgrading' | 'draining' | 'stopped' | 'detached'
+export type ReloadState = 'starting' | 'ready' | 'upgrading' | 'draining' | 'stopped'
 
 /** What `upgrade()` resolves with: the new generation, and how long it took from start to ready. */
 export interface UpgradeResult { pid: number, generation: number, ms: number }
@@ -19,17 +20,27 @@ export interface Handover { fd: number, name: string }
 
 // Every state change goes through #to(), against this table: the whole lifecycle on one screen.
 const transitions: Record<ReloadState, readonly ReloadState[]> = {
-  starting: ['ready', 'draining', 'stopped', 'detached'],
-  ready: ['upgrading', 'draining', 'detached'],
-  upgrading: ['ready', 'draining', 'detached'],
-  draining: ['stopped'],
-  stopped: [],
-  detached: []
+  starting: ['ready', 'draining'],
+  ready: ['upgrading', 'draining', 'starting'],
+  upgrading: ['ready', 'draining', 'starting'],
+  // Back to ready: the way back, when the next generation died while this one drained.
+  draining: ['stopped', 'ready'],
+  stopped: []
 }
 
+// A new generation that is stopped drains what it took, within its own drainTimeout; past that (and this
+// margin) it is killed. The drainTimeout of the old generation stands in for the new one's.
+const KILL_MARGIN = 1000
+
+/** How the next generation ended while this one drained. */
+export interface ChildDeath { pid: number, code: number | null, signal: NodeJS.Signals | null }
+
 export interface UpgraderOptions {
+  /** The next generation died (it did not stop on purpose) while this one drains. */
+  childDied: (death: ChildDeath) => void
   generation: number
   readyTimeout: () => number
+  drainTimeout: () => number
   cwd: () => string
   log: () => Logger
 }
@@ -73,11 +84,15 @@ export class Upgrader {
     return true
   }
 
-  /** A start-up failure (a listen error) while a parent waits: tell it why; it stops this generation. */
-  async failStart (reason: string): Promise<boolean> {
+  /**
+   * A start-up failure while a parent waits (a listen error, a pid file it cannot write): tell the parent
+   * why, so it goes on serving, and move to `draining`, so this generation never reports ready and
+   * finishes what it took. False when there is no parent waiting.
+   */
+  failStart (reason: string): boolean {
     if (this.#state !== 'starting' || !this.parent.exists) return false
-    this.#to('stopped')
-    await this.parent.fail(reason)
+    this.#to('draining')
+    this.parent.fail(reason).catch((err: unknown) => debug('telling parent: %s', err))
     return true
   }
 
@@ -90,7 +105,6 @@ export class Upgrader {
       case 'ready': return undefined
       case 'starting': return new ReloadError('ERR_RELOAD_NOT_READY', 'upgrade() called before this generation was ready; wait for the ready event, or call ready() once every server listens')
       case 'upgrading': return new ReloadError('ERR_RELOAD_IN_PROGRESS', 'a handover is already in progress; wait for it to finish, then upgrade again')
-      case 'detached': return new ReloadError('ERR_RELOAD_DETACHED', 'upgrade() called after detach(); this process no longer reloads')
       default: return new ReloadError('ERR_RELOAD_DRAINING', `this generation (pid ${process.pid}) is draining; upgrade the generation that now serves`)
     }
   }
@@ -105,14 +119,26 @@ export class Upgrader {
     if (refused !== undefined) throw refused
     this.#to('upgrading')
     const generation = this.generation + 1
-    const started = performance.now()
     const spawn = this.#spawn = new AbortController()
+    const parent = this.parent.pid
+    if (parent !== undefined) {
+      // At most two generations live: the next one waits for this one's parent to finish its drain.
+      this.#options.log().info({ parent }, `generation ${generation} waits until pid ${parent} has drained`)
+      await Promise.race([this.parent.waitForExit(), once(spawn.signal, 'abort')])
+      if (spawn.signal.aborted) {
+        if (this.#state === 'upgrading') this.#to('ready')
+        this.#spawn = undefined
+        throw new ReloadError('ERR_RELOAD_ABORTED', `handover abandoned before it started: this generation is ${String(spawn.signal.reason)}`)
+      }
+    }
+    const started = performance.now()
     try {
       this.#child = await spawnGeneration({
         fds: listeners.map((l) => l.fd),
         names: listeners.map((l) => l.name),
         generation,
         readyTimeout: this.#options.readyTimeout(),
+        killAfter: this.#options.drainTimeout() + KILL_MARGIN,
         cwd: this.#options.cwd(),
         signal: spawn.signal,
         onSpawn: (pid) => this.#options.log().info({ pid, listeners: listeners.length }, `starting generation ${generation}`)
@@ -123,17 +149,35 @@ export class Upgrader {
     } finally {
       this.#spawn = undefined
     }
-    this.#child.process.unref()
+    this.#watch(this.#child)
     this.#to('draining')
     return { pid: this.#child.pid, generation, ms: Math.round(performance.now() - started) }
   }
 
+  // A crash, a SIGKILL or an OOM kill is a death; a generation that said STOPPING=1 (a shutdown signal),
+  // or exited 0, stopped on purpose.
+  #watch (child: Child): void {
+    child.process.unref()
+    let stopping = false
+    child.link?.on('data', (chunk: string) => { if (chunk.includes('STOPPING=1')) stopping = true })
+    child.process.once('exit', (code, signal) => {
+      if (stopping || code === 0 || this.#state !== 'draining' || this.#child !== child) return
+      this.#options.childDied({ pid: child.pid, code, signal })
+    })
+  }
+
   /** To `draining`, abandoning a handover in progress. False when this generation already retires. */
   retire (): boolean {
-    if (this.isRetiring || this.#state === 'detached') return false
-    this.#spawn?.abort()
+    if (this.isRetiring) return false
+    this.#spawn?.abort('shutting down')
     this.#to('draining')
     return true
+  }
+
+  /** `draining` back to `ready`: the next generation died and this one serves again. */
+  resume (): void {
+    this.#child = undefined
+    this.#to('ready')
   }
 
   /** `draining` to `stopped`: the drain is over. */
@@ -146,11 +190,11 @@ export class Upgrader {
     this.#child?.link?.destroy()
   }
 
-  /** To `detached`: no handover or drain happens from now on. False when already retiring. */
-  detach (): boolean {
-    if (this.isRetiring || this.#state === 'detached') return false
-    this.#spawn?.abort()
-    this.#to('detached')
+  /** Back to `starting` once no server is left, abandoning a handover in progress. False when retiring. */
+  reset (): boolean {
+    if (this.isRetiring) return false
+    this.#spawn?.abort('left with no server to hand over (detach)')
+    if (this.#state !== 'starting') this.#to('starting')
     return true
   }
 }

@@ -1,0 +1,80 @@
+import { fstatSync, readFileSync } from 'node:fs'
+import { SocketAddress } from 'node:net'
+
+/** What the kernel says an fd is, as far as this platform lets Node read it. */
+export type FdFact =
+  | { kind: 'missing', detail: string }
+  | { kind: 'not a socket', detail: string }
+  | { kind: 'tcp', host: string, port: number, listening: boolean }
+  | { kind: 'unix', path: string | undefined, listening: boolean }
+  /** A socket, but of a family we do not hand over (UDP, netlink), or one this platform cannot describe. */
+  | { kind: 'other socket', known: boolean }
+
+interface Tables { byInode: Map<number, FdFact> }
+
+function ipv4 (hex: string): string {
+  // /proc/net/tcp prints the address as one little-endian 32-bit word.
+  return [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join('.')
+}
+
+function ipv6 (hex: string): string {
+  const words: string[] = []
+  for (let w = 0; w < 4; w++) {
+    const word = hex.slice(w * 8, w * 8 + 8)
+    const bytes = [6, 4, 2, 0].map((i) => word.slice(i, i + 2)).join('')
+    words.push(bytes.slice(0, 4), bytes.slice(4, 8))
+  }
+  return new SocketAddress({ address: words.join(':'), family: 'ipv6' }).address
+}
+
+function readTable (path: string): string[] {
+  try { return readFileSync(path, 'utf8').split('\n').slice(1).filter((line) => line.trim() !== '') } catch { return [] }
+}
+
+// Linux lists every socket of this network namespace with its inode, address and state; fstat gives the
+// inode of each fd. That is how an fd is checked without opening a handle on it (which would accept).
+function linuxTables (): Tables | undefined {
+  if (process.platform !== 'linux') return undefined
+  const byInode = new Map<number, FdFact>()
+  for (const [file, decode] of [['tcp', ipv4], ['tcp6', ipv6]] as const) {
+    for (const line of readTable(`/proc/self/net/${file}`)) {
+      const f = line.trim().split(/\s+/)
+      const [host, port] = (f[1] ?? '').split(':')
+      const inode = Number(f[9])
+      if (host === undefined || port === undefined || !Number.isSafeInteger(inode) || inode === 0) continue
+      byInode.set(inode, { kind: 'tcp', host: decode(host), port: parseInt(port, 16), listening: f[3] === '0A' })
+    }
+  }
+  for (const line of readTable('/proc/self/net/unix')) {
+    const f = line.trim().split(/\s+/)
+    const inode = Number(f[6])
+    if (!Number.isSafeInteger(inode) || inode === 0) continue
+    const path = f.slice(7).join(' ')
+    // __SO_ACCEPTCON: the socket listens.
+    byInode.set(inode, { kind: 'unix', path: path === '' ? undefined : path.replace(/^@/, '\0'), listening: (parseInt(f[3] ?? '0', 16) & 0x10000) !== 0 })
+  }
+  return byInode.size > 0 ? { byInode } : undefined
+}
+
+/** Describes each of `fds` without opening, reading or closing any of them. */
+export function inspectFds (fds: number[]): Map<number, FdFact> {
+  const facts = new Map<number, FdFact>()
+  let tables: Tables | undefined | null = null
+  for (const fd of fds) {
+    let stat
+    try {
+      stat = fstatSync(fd)
+    } catch (err) {
+      facts.set(fd, { kind: 'missing', detail: (err as NodeJS.ErrnoException).code ?? String(err) })
+      continue
+    }
+    if (!stat.isSocket()) {
+      const what = stat.isFile() ? 'a regular file' : stat.isFIFO() ? 'a pipe' : stat.isCharacterDevice() ? 'a terminal or device' : stat.isDirectory() ? 'a directory' : 'not a socket'
+      facts.set(fd, { kind: 'not a socket', detail: what })
+      continue
+    }
+    if (tables === null) tables = linuxTables()
+    facts.set(fd, tables?.byInode.get(stat.ino) ?? { kind: 'other socket', known: tables !== undefined })
+  }
+  return facts
+}
