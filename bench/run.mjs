@@ -1,5 +1,5 @@
 // The benchmark: `node bench/run.mjs [part] [--flags]`, or `pnpm bench [part]`. See bench/README.md.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,7 +9,8 @@ import { chart } from './lib/chart.mjs'
 import { handover } from './lib/handover.mjs'
 import { overhead } from './lib/overhead.mjs'
 import { clear, say } from './lib/progress.mjs'
-import { sweep } from './lib/procs.mjs'
+import { now, sweep } from './lib/procs.mjs'
+import { provenance } from './lib/provenance.mjs'
 import { markdown } from './lib/report.mjs'
 import { soak } from './lib/soak.mjs'
 import { killPm2, Pm2 } from './lib/systems.mjs'
@@ -21,11 +22,13 @@ const frameworksAll = ['http', 'fastify', 'express', 'koa']
 
 const usage = `Usage: node bench/run.mjs [part] [options]   (or: pnpm bench [part] [options])
 
-Parts: all (default) = availability + crosscheck + overhead + handover + soak; or one of them; or smoke.
+Parts: all (default) = availability + crosscheck + overhead + handover + soak; or some of them, comma-separated
+(overhead,handover); or smoke.
   availability  each framework under keep-alive load through N reloads: ours, naive restart, PM2
   crosscheck    the recorder and autocannon at once, ours and naive restart (examples/http)
-  overhead      hello-world throughput and p99 with and without the adapter, interleaved
-  handover      signal-to-new-pid against a cold start of the same app
+  overhead      hello-world throughput and p99 with and without the adapter, interleaved pairs until the
+                throughput ratio's 95% interval is within ±--precision (or a cap is hit)
+  handover      signal to first answer from the new pid, against spawn to first answer of a cold start
   soak          many reloads in a row under light load: failures, fds, RSS, leftovers
   smoke         a few reloads of examples/http (ours, then a naive restart); exits 1 if ours failed
                 a request or anything broke. Writes no results. Under a minute.
@@ -33,7 +36,9 @@ Parts: all (default) = availability + crosscheck + overhead + handover + soak; o
 Options (defaults are the full run's):
   --frameworks=http,fastify,express,koa   --systems=ours,naive,pm2
   --reloads=20 --interval=1500 (ms) --connections=32 --slow-share=0.1 --slow=0.2 (s)
-  --crosscheck-reloads=5 --pairs=6 --seconds=2 --warmup=1 --samples=7
+  --crosscheck-reloads=5 --samples=7
+  --seconds=1 (per overhead run) --warmup=1 --min-pairs=10 --max-pairs=200 --precision=0.015
+  --overhead-minutes=10 (for the whole overhead part, shared out among the frameworks)
   --soak-reloads=200 --soak-framework=http --settle=250 (ms)
   --pm2-instances=1 (PM2 cluster workers; 1 matches ours, one process serving)
   --out=bench/results   --no-readme (do not update bench/README.md)`
@@ -49,8 +54,11 @@ const { values: flags, positionals } = parseArgs({
     'slow-share': { type: 'string', default: '0.1' },
     slow: { type: 'string', default: '0.2' },
     'crosscheck-reloads': { type: 'string', default: '5' },
-    pairs: { type: 'string', default: '6' },
-    seconds: { type: 'string', default: '2' },
+    'min-pairs': { type: 'string', default: '10' },
+    'max-pairs': { type: 'string', default: '200' },
+    precision: { type: 'string', default: '0.015' },
+    'overhead-minutes': { type: 'string', default: '10' },
+    seconds: { type: 'string', default: '1' },
     warmup: { type: 'string', default: '1' },
     samples: { type: 'string', default: '7' },
     'soak-reloads': { type: 'string', default: '200' },
@@ -73,10 +81,14 @@ function number (name, min) {
 }
 
 const part = positionals[0] ?? 'all'
-if (flags.help || positionals.length > 1 || ![...parts, 'all', 'smoke'].includes(part)) {
-  console.error(positionals.length > 1 || flags.help ? usage : `unknown part '${part}'\n\n${usage}`)
+const chosen = part === 'all' ? parts : part.split(',').filter(Boolean)
+const unknown = chosen.filter((p) => !parts.includes(p) && !(p === 'smoke' && chosen.length === 1))
+if (flags.help || positionals.length > 1 || chosen.length === 0 || unknown.length > 0) {
+  const why = unknown[0] === 'smoke' ? 'smoke runs alone' : `unknown part '${unknown[0] ?? part}'`
+  console.error(positionals.length > 1 || flags.help ? usage : `${why}\n\n${usage}`)
   process.exit(flags.help ? 0 : 2)
 }
+const runs = (name) => chosen.includes(name)
 
 const config = {
   frameworks: flags.frameworks.split(',').filter(Boolean),
@@ -87,8 +99,11 @@ const config = {
   slowShare: number('slow-share', 0.001),
   slow: number('slow', 0),
   crosscheckReloads: number('crosscheck-reloads', 1),
-  pairs: number('pairs', 1),
-  seconds: number('seconds', 1),
+  minPairs: number('min-pairs', 2),
+  maxPairs: number('max-pairs', 2),
+  precision: number('precision', 0.001),
+  overheadMinutes: number('overhead-minutes', 0),
+  seconds: number('seconds', 0.25),
   warmup: number('warmup', 1),
   samples: number('samples', 1),
   soakReloads: number('soak-reloads', 1),
@@ -121,18 +136,16 @@ function present (frameworks) {
   return { ok, skipped }
 }
 
+const { commit, changed, date, machine } = provenance(root)
 const results = {
-  version: 1,
-  startedAt: new Date().toISOString(),
-  machine: {
-    node: process.versions.node,
-    platform: `${os.platform()} ${os.release()}`,
-    cpus: os.cpus().length,
-    cpu: os.cpus()[0]?.model.trim() ?? '?',
-    memGb: Math.round(os.totalmem() / 2 ** 30),
-    loadavg: os.loadavg().map((n) => Math.round(n * 100) / 100)
-  },
+  version: 2,
+  startedAt: date,
+  commit,
+  changed,
+  machine,
   config,
+  // The parts this run was asked for; `parts` holds what each produced. Nothing here comes from another run.
+  partsRun: part === 'smoke' ? ['smoke'] : chosen,
   parts: {},
   leftovers: [],
   errors: []
@@ -206,17 +219,24 @@ async function runCrosscheck () {
 async function runOverhead () {
   const { ok, skipped } = present(config.frameworks)
   const rows = []
-  for (const framework of ok) {
+  const end = now() + config.overheadMinutes * 60_000
+  for (const [i, framework] of ok.entries()) {
+    // What is left of the part's time, shared out among the frameworks still to run: one that gets its
+    // interval early leaves more for the next.
+    const until = now() + (end - now()) / (ok.length - i)
     try {
-      const row = await overhead({ framework, script: example(framework), app: plainApp(framework), ...config })
+      const row = await overhead({ framework, script: example(framework), app: plainApp(framework), ...config, until })
       rows.push(row)
-      say(`overhead · ${framework}: throughput ratio ${row.rpsRatio.median} (${row.rpsRatio.min}–${row.rpsRatio.max}), p99 ratio ${row.p99Ratio.median} (${row.p99Ratio.min}–${row.p99Ratio.max})`)
+      const ci = (r) => `${r.ratio} (95% ${r.lo}–${r.hi})`
+      say(`overhead · ${framework}: ${row.pairs} pairs (stopped by ${row.stoppedBy}), throughput ratio ${ci(row.rpsRatio)} ${row.targets.throughput}, ` +
+        `p99 ratio ${ci(row.p99Ratio)} ${row.targets.p99}`)
     } catch (err) {
       rows.push({ framework, error: err.message })
       results.errors.push(`overhead · ${framework}: ${err.message}`)
     }
   }
-  results.parts.overhead = { at: at(), config: { connections: config.connections, pairs: config.pairs, seconds: config.seconds, warmup: config.warmup }, rows, skipped }
+  const { connections, minPairs, maxPairs, precision, overheadMinutes, seconds, warmup } = config
+  results.parts.overhead = { at: at(), config: { connections, minPairs, maxPairs, precision, overheadMinutes, seconds, warmup }, rows, skipped }
 }
 
 async function runHandover () {
@@ -226,13 +246,13 @@ async function runHandover () {
     try {
       const row = await handover({ framework, script: example(framework), samples: config.samples })
       rows.push(row)
-      say(`handover · ${framework}: cold start ${row.cold.median} ms, handover ${row.handover.median} ms (median), ratio ${row.ratio}`)
+      say(`handover · ${framework}: spawn → first answer ${row.cold.median} ms, signal → first answer from new pid ${row.handover.median} ms (medians), ratio ${row.ratio}`)
     } catch (err) {
       rows.push({ framework, error: err.message })
       results.errors.push(`handover · ${framework}: ${err.message}`)
     }
   }
-  results.parts.handover = { at: at(), rows, skipped }
+  results.parts.handover = { at: at(), config: { samples: config.samples }, rows, skipped }
 }
 
 async function runSoak () {
@@ -300,37 +320,38 @@ const started = Date.now()
 let charts = []
 try {
   if (part === 'smoke') await runSmoke()
-  if (part === 'all' || part === 'availability') charts = await runAvailability()
-  if (part === 'all' || part === 'crosscheck') await runCrosscheck()
-  if (part === 'all' || part === 'overhead') await runOverhead()
-  if (part === 'all' || part === 'handover') await runHandover()
-  if (part === 'all' || part === 'soak') await runSoak()
+  if (runs('availability')) charts = await runAvailability()
+  if (runs('crosscheck')) await runCrosscheck()
+  if (runs('overhead')) await runOverhead()
+  if (runs('handover')) await runHandover()
+  if (runs('soak')) await runSoak()
 } catch (err) {
   results.errors.push(`${part}: ${err.stack ?? err.message}`)
 } finally {
   await cleanup()
 }
 results.finishedAt = at()
+// The timing figures move with the machine's load: the load at the end shows whether it changed under the run.
+results.loadavgAtEnd = os.loadavg().map((n) => Math.round(n * 100) / 100)
 results.seconds = Math.round((Date.now() - started) / 1000)
 
 if (part !== 'smoke') {
   const out = flags.out
   mkdirSync(out, { recursive: true })
   const stamp = results.startedAt.replace(/[:.]/g, '-')
-  writeFileSync(join(out, `${stamp}.json`), JSON.stringify(results, null, 2) + '\n')
-  // latest.* keep the parts this run did not measure from the runs before it.
-  let latest = { parts: {} }
-  try { latest = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) } catch {}
-  const merged = { ...results, parts: { ...latest.parts, ...results.parts } }
-  // latest.svg is the first framework's (examples/http in a full run); the others get their own file.
+  // latest.* are this run and nothing else: the charts of an earlier run go, so no figure of another run
+  // can pass for this one's. latest.svg is the first framework's (examples/http in a full run).
+  for (const name of readdirSync(out)) if (/^latest(-[\w-]+)?\.svg$/.test(name)) rmSync(join(out, name))
   for (const { framework, svg } of charts) {
     writeFileSync(join(out, framework === charts[0].framework ? 'latest.svg' : `latest-${framework}.svg`), svg)
   }
-  if (merged.parts.availability !== undefined && existsSync(join(out, 'latest.svg'))) merged.parts.availability.chart = 'latest.svg'
-  const md = markdown(merged)
-  writeFileSync(join(out, 'latest.json'), JSON.stringify(merged, null, 2) + '\n')
+  if (charts.length > 0) results.parts.availability.chart = 'latest.svg'
+  writeFileSync(join(out, `${stamp}.json`), JSON.stringify(results, null, 2) + '\n')
+  const md = markdown(results)
+  writeFileSync(join(out, 'latest.json'), JSON.stringify(results, null, 2) + '\n')
   writeFileSync(join(out, 'latest.md'), md)
-  if (!flags['no-readme'] && out === join(bench, 'results')) updateReadme(md)
+  // Only a full run rewrites the README's section, so it always shows one whole run.
+  if (part === 'all' && !flags['no-readme'] && out === join(bench, 'results')) updateReadme(md)
   say(`\nresults: ${relative(process.cwd(), join(out, 'latest.md'))}, latest.json, latest.svg, ${stamp}.json`)
   console.log(md)
 }

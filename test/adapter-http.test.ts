@@ -1,3 +1,5 @@
 import { adapterSuite } from './adapter-suite.js'
 
-adapterSuite('node:http', { script: 'examples/http/server.js', reloads: 10 })
+adapterSuite('node:http', [
+  { name: 'examples/http', script: 'examples/http/server.js', reloads: 10 }
+])

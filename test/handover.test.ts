@@ -1,26 +1,28 @@
 import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, startProcess, startServer, tempDir } from './helpers/process.js'
-import { get, getUnix, request } from './helpers/http.js'
+import { closeAll, get, getUnix, keepAliveAgent, marked, startProcess, startServer, tempDir } from '@reload/test-helpers'
 
 const app = 'test/fixtures/http-app.js'
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 afterEach(closeAll)
 
 describe('handover', () => {
   it('a SIGHUP storm starts one new generation; a later SIGHUP starts the next', async () => {
-    const { fixture, url, pid } = await startServer(app)
-    // Signals of one kind do not queue: spaced out, each one arrives.
-    for (let i = 0; i < 8; i++) {
+    // With autoReady off the handover stays in progress until the new generation calls ready(), so the
+    // whole storm lands within it, whatever the machine's speed.
+    const { fixture, url, pid } = await startServer(app, { env: { WARMUP_MS: '1000' } })
+    fixture.signal('SIGHUP', pid)
+    await fixture.waitFor(/starting generation 2 /)
+    // Signals of one kind do not queue: each one is sent once the previous one was answered.
+    const ignored = /SIGHUP ignored: a handover is already in progress/
+    for (let i = 0, from = 0; i < 7; i++) {
       fixture.signal('SIGHUP', pid)
-      await sleep(10)
+      from = (await fixture.waitFor(ignored, { from })).index + 1
     }
     const second = await fixture.ready(2)
-    await sleep(300)
     expect(fixture.output.match(/starting generation \d/g)).toEqual(['starting generation 2'])
-    expect(fixture.output.match(/SIGHUP ignored: a handover is already in progress/g)?.length).toBeGreaterThanOrEqual(1)
+    expect(fixture.output.match(new RegExp(ignored, 'g'))?.length).toBe(7)
     fixture.signal('SIGHUP', second)
     const third = await fixture.ready(3)
     expect((await get(`${url}/`)).body).toBe(`ospid:${third}`)
@@ -28,20 +30,28 @@ describe('handover', () => {
 
   it('a SIGHUP to a draining generation is refused with a pointer to the serving one', async () => {
     const { fixture, url, pid } = await startServer(app)
-    const slow = request(`${url}/?sleep=3`)
-    await sleep(100)
+    const slow = await fixture.inFlight(`${url}/?sleep=3`)
     fixture.signal('SIGHUP', pid)
     await fixture.ready(2)
+    await fixture.waitFor(new RegExp(`^reload\\[${pid}\\]: draining`))
     fixture.signal('SIGHUP', pid)
     await fixture.waitFor(/SIGHUP ignored: this generation is draining; signal the one that serves now/)
-    expect((await slow).body).toBe(`ospid:${pid}`)
+    expect((await slow.response).body).toBe(`ospid:${pid}`)
   })
 
   it('upgrade() resolves with the new generation; a concurrent one rejects with ERR_RELOAD_IN_PROGRESS', async () => {
-    const { fixture, url, pid } = await startServer(app)
-    const [first, second] = await Promise.all([get(`${url}/upgrade`), sleep(20).then(async () => await get(`${url}/upgrade`))])
+    // With autoReady off the first upgrade() stays in progress until the new generation calls ready().
+    const { fixture, url, pid } = await startServer(app, { env: { WARMUP_MS: '1000' } })
+    // Once the new generation listens both accept new connections: the second upgrade() goes on a
+    // connection the old one accepted before the handover.
+    const agent = keepAliveAgent(url, { maxSockets: 1 })
+    await get(`${url}/state`, { agent })
+    const first = await fixture.inFlight(`${url}/upgrade`)
+    await fixture.waitFor(/starting generation 2 /)
+    const second = await get(`${url}/upgrade`, { agent })
+    agent.destroy()
     const next = await fixture.ready(2)
-    const result = JSON.parse(first.body)
+    const result = JSON.parse((await first.response).body ?? 'null')
     expect(result).toMatchObject({ pid: next, generation: 2 })
     expect(result.ms).toBeGreaterThan(0)
     expect(JSON.parse(second.body)).toEqual({
@@ -56,9 +66,10 @@ describe('handover', () => {
     const { fixture, url, pid } = await startServer(app, { env: { WARMUP_MS: '700' } })
     const signalled = Date.now()
     fixture.signal('SIGHUP', pid)
-    await sleep(300)
+    const { match } = await fixture.waitFor(/starting generation 2 \(pid=(\d+)/)
+    await fixture.waitFor(new RegExp(`^listening on \\S+ \\(pid ${match[1]}\\)`))
     // The new generation already listens but is not ready: the old one has not stopped accepting.
-    expect(fixture.output).not.toMatch(/generation 2 ready/)
+    expect(fixture.output).not.toMatch(new RegExp(`generation 2 ready|reload\\[${pid}\\]: draining`))
     expect((await get(`${url}/state`)).status).toBe(200)
     const next = await fixture.ready(2)
     expect(Date.now() - signalled).toBeGreaterThanOrEqual(700)
@@ -109,13 +120,14 @@ describe('a failed handover leaves the old generation serving', () => {
     const fixture = startProcess(app, { env: { SOCKET: socket, WARMUP_MS: '3000' } })
     const pid = await fixture.ready(1, 10_000)
     // Taken before the handover starts, so by the old generation: the new one accepts as soon as it listens.
-    const slow = getUnix(socket, '/?sleep=3')
-    await sleep(100)
+    const { url: path, id } = marked('/?sleep=3')
+    const slow = getUnix(socket, path)
+    expect(await fixture.arrival(id)).toBe(pid)
     fixture.signal('SIGHUP', pid)
     const { match } = await fixture.waitFor(/starting generation 2 \(pid=(\d+)/)
     await fixture.waitFor(/listening on .* \(pid (\d+)\)/, { from: fixture.lines.findIndex((l) => l.text.includes('starting generation 2')) })
     fixture.signal('SIGTERM', pid)
-    await fixture.waitFor(new RegExp(`handover failed, pid ${pid} drains: handover to pid ${match[1]} abandoned: this generation is shutting down \\(code=ERR_RELOAD_DRAINING\\)`))
+    await fixture.waitFor(new RegExp(`handover failed, pid ${pid} drains: handover to pid ${match[1]} abandoned: this generation is shutting down \\(code=ERR_RELOAD_ABORTED\\)`))
     await fixture.gone(Number(match[1]))
     // The stopped child never served: it leaves the socket path to the generation that owns it.
     expect(existsSync(socket)).toBe(true)

@@ -1,32 +1,41 @@
-import net from 'node:net'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, root, startProcess, startServer, tempDir } from './helpers/process.js'
-import { get, getUnix, request } from './helpers/http.js'
+import { closeAll, type Fixture, get, getUnix, nodeArgs, portBelowEphemeralRange, request, requires, root, startProcess, startServer, tempDir, which } from '@reload/test-helpers'
 
 const app = 'test/fixtures/http-app.js'
 const protocolVariable = /^(LISTEN_FDS|LISTEN_PID|LISTEN_FDNAMES|RELOAD_READY_FD|RELOAD_GENERATION)=/m
 
 afterEach(closeAll)
 
-async function freePort (): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await new Promise((resolve) => server.once('listening', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
+// systemd-socket-activate binds the port itself and takes no port 0: it gets one no other test can take.
+// Another program may take it first, though: then systemd-socket-activate says so, and the next one is tried.
+async function socketActivate (args: (port: number) => string[]): Promise<{ fixture: Fixture, port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await portBelowEphemeralRange()
+    const fixture = startProcess('', { command: which('systemd-socket-activate') as string, args: ['-l', `127.0.0.1:${port}`, ...args(port)] })
+    const { match } = await fixture.waitFor(new RegExp(`Listening on 127\\.0\\.0\\.1:${port} as 3|Address already in use`))
+    if (!match[0].includes('in use')) return { fixture, port }
+    if (attempt === 5) throw new Error(`no free port below the ephemeral range after 5 attempts:\n${fixture.output}`)
+    await fixture.close()
+  }
 }
 
 describe('listeners', () => {
   it('a port changed in the new config takes effect; the old port is released', async () => {
-    const [before, after] = [await freePort(), await freePort()]
+    // The first config names a port (one that no port-0 bind of another test can take); the new config
+    // says 0, any free port, which the new generation reads back from its server.
+    const before = await portBelowEphemeralRange()
     const portFile = join(tempDir(), 'port')
     writeFileSync(portFile, String(before))
-    const { fixture, pid } = await startServer(app, { env: { PORT_FILE: portFile } })
-    writeFileSync(portFile, String(after))
+    const { fixture, url, pid } = await startServer(app, { env: { PORT_FILE: portFile } })
+    expect(new URL(url).port).toBe(String(before))
+    writeFileSync(portFile, '0')
     fixture.signal('SIGHUP', pid)
     const next = await fixture.ready(2)
+    const { match } = await fixture.waitFor(new RegExp(`^listening on http://127\\.0\\.0\\.1:(\\d+) \\(pid ${next}\\)`))
+    const after = Number(match[1])
+    expect(after).not.toBe(before)
     expect(fixture.output).toContain(`closed inherited listeners the new code does not use (names=tcp-127.0.0.1-${before})`)
     expect((await get(`http://127.0.0.1:${after}/`)).body).toBe(`ospid:${next}`)
     await fixture.gone(pid)
@@ -71,13 +80,9 @@ describe('listeners', () => {
     expect(fixture.output).toContain('listening=tcp-127.0.0.1-')
   })
 
-  it('starts under systemd-socket-activate and hands its socket on', async () => {
-    const port = await freePort()
-    const fixture = startProcess('', {
-      command: '/usr/bin/systemd-socket-activate',
-      args: ['-l', `127.0.0.1:${port}`, '-E', 'PORT=8080', process.execPath, join(root, app)]
-    })
-    await fixture.waitFor(new RegExp(`Listening on 127\\.0\\.0\\.1:${port} as 3`))
+  it('starts under systemd-socket-activate and hands its socket on', async (ctx) => {
+    await requires(ctx, 'systemd-socket-activate')
+    const { fixture, port } = await socketActivate(() => ['-E', 'PORT=8080', ...nodeArgs(join(root, app))])
     // systemd-socket-activate starts the app on the first connection, by exec: same pid.
     const first = await get(`http://127.0.0.1:${port}/`)
     const pid = await fixture.ready(1)
@@ -90,16 +95,12 @@ describe('listeners', () => {
     expect((await get(`http://127.0.0.1:${port}/`)).body).toBe(`ospid:${next}`)
   })
 
-  it('examples/systemd takes the socket systemd names "http", and its pid file follows the handover', async () => {
-    const port = await freePort()
+  it('examples/systemd takes the socket systemd names "http", and its pid file follows the handover', async (ctx) => {
+    await requires(ctx, 'systemd-socket-activate')
     const pidFile = join(tempDir(), 'app.pid')
-    const fixture = startProcess('', {
-      command: '/usr/bin/systemd-socket-activate',
-      // systemd-socket-activate passes its children only the variables named with -E.
-      args: ['-l', `127.0.0.1:${port}`, '--fdname=http', '-E', 'PORT=1', '-E', `PID_FILE=${pidFile}`,
-        process.execPath, join(root, 'examples/systemd/server.js')]
-    })
-    await fixture.waitFor(new RegExp(`Listening on 127\\.0\\.0\\.1:${port} as 3`))
+    // systemd-socket-activate passes its children only the variables named with -E.
+    const { fixture, port } = await socketActivate(() => ['--fdname=http', '-E', 'PORT=1', '-E', `PID_FILE=${pidFile}`,
+      ...nodeArgs(join(root, 'examples/systemd/server.js'))])
     const first = await get(`http://127.0.0.1:${port}/`)
     const pid = await fixture.ready(1)
     expect(first.body).toBe(`ospid:${pid}`)
@@ -112,10 +113,11 @@ describe('listeners', () => {
     expect((await get(`http://127.0.0.1:${port}/`)).body).toBe(`ospid:${next}`)
   })
 
-  it.each([
+  it.for([
     ['IPv6 loopback', '::1', 'tcp6-%3A%3A1-'],
     ['every address (no host)', '', 'tcp6-%3A%3A-']
-  ])('hands over a listener on %s', async (_, host, name) => {
+  ] as const)('hands over a listener on %s', async ([, host, name], ctx) => {
+    await requires(ctx, 'ipv6 loopback')
     const { fixture, url, pid } = await startServer(app, { env: { HOST: host } })
     expect(fixture.output).toContain(`listening=${name}`)
     expect((await get(`${url}/`)).body).toBe(`ospid:${pid}`)

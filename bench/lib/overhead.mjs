@@ -1,9 +1,12 @@
-// Part 3: what the adapter costs a hello-world: throughput and p99 with and without it, runs interleaved.
+// Part 3: what the adapter costs a hello-world: throughput and p99 with and without it, in interleaved pairs,
+// as many as it takes to pin the throughput ratio down to a 95% interval of ±1.5%.
+import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
+import { availableParallelism } from 'node:os'
 import { dirname } from 'node:path'
 import { clear, status } from './progress.mjs'
-import { freePort, Proc, signal, started, waitGone } from './procs.mjs'
-import { quantile, round, spread } from './stats.mjs'
+import { freePort, now, Proc, signal, started, waitGone } from './procs.mjs'
+import { quantile, ratioInterval, round, spread, verdict } from './stats.mjs'
 
 const autocannon = createRequire(import.meta.url)('autocannon')
 
@@ -23,55 +26,81 @@ async function load (url, seconds, connections) {
   }
 }
 
-async function serve (script, port) {
+// On a small machine the server and the load generator fight over the same cores, and that noise swamps
+// a 3% effect: with taskset, the servers run on core 0 and the load (this process, autocannon) on the rest.
+const cores = availableParallelism()
+function pin (pid, cpus) {
+  return cores >= 2 && spawnSync('taskset', ['-a', '-pc', cpus, String(pid)], { stdio: 'ignore' }).status === 0
+}
+
+async function serve (script, port, pinned) {
   const proc = new Proc(script, { env: { PORT: String(port), HOST: '127.0.0.1' }, cwd: dirname(script) })
   proc.label = script
   await started(proc, /^listening on /)
+  if (pinned) pin(proc.pid, '0')
   return proc
 }
 
+const pct = (x) => `±${round(x * 100, 1)}%`
+
 /**
- * Throughput and p99 of `script` (with the adapter) against `app` (without, same handler), `pairs` pairs
- * of runs of `seconds` each, interleaved, both servers up the whole time so neither gets a warmer machine.
+ * Throughput and p99 of `script` (with the adapter) against `app` (without, same handler), in pairs of runs
+ * of `seconds` each, interleaved, both servers up the whole time so neither gets a warmer machine. Pairs are
+ * added until the 95% interval of the throughput ratio is within ±`precision` (after at least `minPairs`),
+ * or `maxPairs` pairs, or the clock reaches `until` (bench clock, ms). The targets are judged on the
+ * intervals: a noisy machine gives "unresolved", not a verdict.
  */
-export async function overhead ({ framework, script, app, pairs, seconds, warmup, connections }) {
+export async function overhead ({ framework, script, app, minPairs, maxPairs, until, precision, seconds, warmup, connections }) {
   const servers = []
+  const pinned = pin(process.pid, `1-${cores - 1}`)
   try {
     const [withPort, withoutPort] = [await freePort(), await freePort()]
-    servers.push(await serve(script, withPort), await serve(app, withoutPort))
+    servers.push(await serve(script, withPort, pinned), await serve(app, withoutPort, pinned))
     const urls = { with: `http://127.0.0.1:${withPort}/`, without: `http://127.0.0.1:${withoutPort}/` }
     status(`overhead · ${framework} · warm-up`)
     await load(urls.with, warmup, connections)
     await load(urls.without, warmup, connections)
     const runs = []
-    for (let i = 1; i <= pairs; i++) {
+    let rpsRatio = { n: 0 }
+    let stoppedBy
+    for (let i = 1; ; i++) {
       const run = {}
       // Every other pair starts with the other side (A B B A A B …), so a drift in the machine's load
       // does not always land on the same side.
       for (const side of i % 2 === 1 ? ['with', 'without'] : ['without', 'with']) {
-        status(`overhead · ${framework} · run ${i}/${pairs} · ${side} the adapter`)
+        status(`overhead · ${framework} · pair ${i} · ${side} the adapter · ratio ${rpsRatio.ratio ?? '–'} ` +
+          `${rpsRatio.halfWidth === undefined ? '' : pct(rpsRatio.halfWidth)} (aiming at ${pct(precision)})`)
         run[side] = await load(urls[side], seconds, connections)
       }
       runs.push(run)
+      rpsRatio = ratioInterval(runs.map((r) => r.with.rps / r.without.rps))
+      if (i >= minPairs && rpsRatio.halfWidth <= precision) { stoppedBy = 'interval'; break }
+      if (i >= maxPairs) { stoppedBy = 'pairs'; break }
+      // Two pairs are the fewest that give an interval at all.
+      if (i >= 2 && now() >= until) { stoppedBy = 'time'; break }
     }
-    const rps = runs.map((r) => r.with.rps / r.without.rps)
-    const p99 = runs.map((r) => r.with.p99 / r.without.p99)
-    const rpsRatio = spread(rps, 3)
-    const p99Ratio = spread(p99, 3)
+    const p99Ratio = ratioInterval(runs.map((r) => r.with.p99 / r.without.p99))
     return {
       framework,
+      pinned,
+      pairs: runs.length,
+      stoppedBy,
       runs,
-      with: { rps: spread(runs.map((r) => r.with.rps)), p99: spread(runs.map((r) => r.with.p99)) },
-      without: { rps: spread(runs.map((r) => r.without.rps)), p99: spread(runs.map((r) => r.without.p99)) },
-      rpsRatio,
-      p99Ratio,
+      with: { rps: spread(runs.map((r) => r.with.rps)), p99: spread(runs.map((r) => r.with.p99), 2) },
+      without: { rps: spread(runs.map((r) => r.without.rps)), p99: spread(runs.map((r) => r.without.p99), 2) },
+      rpsRatio: { ...rpsRatio, ...pick(spread(runs.map((r) => r.with.rps / r.without.rps), 3)) },
+      p99Ratio: { ...p99Ratio, ...pick(spread(runs.map((r) => r.with.p99 / r.without.p99), 3)) },
       errors: runs.reduce((n, r) => n + r.with.errors + r.without.errors + r.with.non2xx + r.without.non2xx, 0),
-      targets: { throughput: rpsRatio.median >= 0.97, p99: p99Ratio.median <= 1.05 }
+      targets: { throughput: verdict(rpsRatio, { atLeast: 0.97 }), p99: verdict(p99Ratio, { atMost: 1.05 }) }
     }
   } finally {
     clear()
+    if (pinned) pin(process.pid, `0-${cores - 1}`)
     for (const proc of servers) signal(proc.pid, 'SIGTERM')
     const left = await waitGone(servers.map((p) => p.pid), 10_000)
     for (const pid of left) signal(pid, 'SIGKILL')
   }
 }
+
+// The per-pair median and range, kept beside the interval to show the spread.
+const pick = ({ median, min, max }) => ({ median, min, max })

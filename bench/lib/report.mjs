@@ -52,32 +52,46 @@ function availability (part, config) {
   return lines
 }
 
+const verdicts = { met: '✅ met', 'not met': '❌ not met', unresolved: '❔ unresolved' }
+const interval = (r) => (r?.lo === undefined ? fmt(r?.ratio) : `${fmt(r.ratio)} (${fmt(r.lo)}–${fmt(r.hi)})`)
+const pct = (x) => (x === undefined ? '–' : `±${fmt(Math.round(x * 1000) / 10)}%`)
+
 function overhead (part) {
   const lines = [`## 3. Overhead of the adapter${when(part)}`, '']
   const c = part.config ?? {}
-  lines.push(`autocannon, ${c.connections} connections, \`GET /\` (hello-world), ${c.pairs} pairs of ${c.seconds} s runs interleaved (with, without, without, with, with, …) after a ${c.warmup} s warm-up of each; ` +
-    'both servers up throughout. Ratio = with ÷ without, per pair: median (min–max).', '')
-  lines.push('| framework | req/s with | req/s without | throughput ratio | p99 with (ms) | p99 without (ms) | p99 ratio | target: throughput ≥ 0.97 | target: p99 ≤ 1.05 |')
-  lines.push('|---|--:|--:|---|--:|--:|---|---|---|')
+  lines.push(`autocannon, ${c.connections} connections, \`GET /\` (hello-world), with the adapter (the example) and without (the plain app, same handler), ` +
+    `both up throughout. After a ${c.warmup} s warm-up of each, pairs of ${c.seconds} s runs, interleaved (with, without, without, with, with, …), ` +
+    `added until the 95% interval of the throughput ratio is within ±${fmt(c.precision * 100)}% (at least ${c.minPairs} pairs), ` +
+    `or ${c.maxPairs} pairs, or ${c.overheadMinutes} minutes for the whole part. ` +
+    'Ratio = with ÷ without, per pair; shown is their geometric mean and its 95% confidence interval (Student\'s t on the logs of the ratios). ' +
+    'A target is met when the whole interval is on its right side, not met when wholly on the wrong side, unresolved otherwise. ' +
+    (part.rows.some((r) => r.pinned === true) ? 'The servers ran on core 0 and the load generator on the other cores (taskset), so that they do not take turns on one core.' : 'The servers and the load generator shared every core (no taskset).'), '')
+  lines.push('| framework | pairs (stopped by) | req/s with / without (median) | throughput ratio (95% interval) | ± | p99 with / without (median ms) | p99 ratio (95% interval) | per-pair ratio range: throughput, p99 | target: throughput ≥ 0.97 | target: p99 ≤ 1.05 |')
+  lines.push('|---|---|---|---|--:|---|---|---|---|---|')
   for (const r of part.rows) {
-    if (r.error !== undefined) { lines.push(`| ${r.framework} | **error**: ${r.error.split('\n')[0]} | | | | | | | |`); continue }
-    lines.push(`| ${r.framework} | ${fmt(r.with.rps.median)} | ${fmt(r.without.rps.median)} | ${mid(r.rpsRatio)} | ${fmt(r.with.p99.median)} | ${fmt(r.without.p99.median)} | ${mid(r.p99Ratio)} | ${mark(r.targets.throughput)} | ${mark(r.targets.p99)} |`)
+    if (r.error !== undefined) { lines.push(`| ${r.framework} | **error**: ${r.error.split('\n')[0]} | | | | | | | | |`); continue }
+    lines.push(`| ${r.framework} | ${r.pairs} (${r.stoppedBy}) | ${fmt(r.with.rps.median)} / ${fmt(r.without.rps.median)} | ${interval(r.rpsRatio)} | ${pct(r.rpsRatio.halfWidth)} | ` +
+      `${fmt(r.with.p99.median)} / ${fmt(r.without.p99.median)} | ${interval(r.p99Ratio)} | ${fmt(r.rpsRatio.min)}–${fmt(r.rpsRatio.max)}, ${fmt(r.p99Ratio.min)}–${fmt(r.p99Ratio.max)} | ` +
+      `${verdicts[r.targets.throughput]} | ${verdicts[r.targets.p99]} |`)
   }
   lines.push('')
+  const errors = part.rows.reduce((n, r) => n + (r.errors ?? 0), 0)
+  if (errors > 0) lines.push(`> **${fmt(errors)} errors or non-2xx** answers in the overhead runs: see \`runs\` in the JSON.`, '')
   for (const s of part.skipped ?? []) lines.push(`> **Skipped ${s.framework}**: ${s.why}`, '')
   return lines
 }
 
 function handover (part) {
   const lines = [`## 4. Handover cost${when(part)}`, '']
-  lines.push('Cold start: spawn `node server.js` until its first answer (polled on a fresh connection every 2 ms; the time to its "listening" line is shown too). ' +
-    'Handover: `kill -HUP` until the new generation logs "ready" (it serves from then on; nothing polls meanwhile, so the machine is as quiet as for a cold start). ' +
-    'Samples alternate. The core\'s own figure is its spawn → ready, as the old generation logs it.', '')
-  lines.push('| framework | samples | cold start → first answer, median (min–max) ms | cold start → listening line (ms) | signal → ready, median (min–max) ms | core: spawn → ready (ms) | ratio | difference (ms) | target: signal → ready ≤ cold start + 50 ms |')
-  lines.push('|---|--:|---|---|---|---|--:|--:|---|')
+  lines.push('Both timed the same way, to the first answer served by the new pid: one GET on a fresh connection, then 2 ms, again, until a pid ' +
+    'other than the old one answers (`ospid:<pid>` in the body). Cold start: from the spawn of `node server.js` (refused until it listens). ' +
+    'Handover: from `kill -HUP` to the serving generation (answered by the old pid until the new one takes over). Samples alternate. ' +
+    'Also shown: the cold start\'s "listening" line, the handover\'s "ready" line, and the core\'s own spawn → ready as the old generation logs it.', '')
+  lines.push('| framework | samples | cold start: spawn → first answer, median (min–max) ms | signal → first answer from new pid, median (min–max) ms | ratio | difference (ms) | spawn → "listening" (ms) | signal → "ready" (ms) | core: spawn → ready (ms) | target: handover ≤ cold start + 50 ms |')
+  lines.push('|---|--:|---|---|--:|--:|---|---|---|---|')
   for (const r of part.rows) {
-    if (r.error !== undefined) { lines.push(`| ${r.framework} | **error**: ${r.error.split('\n')[0]} | | | | | | | |`); continue }
-    lines.push(`| ${r.framework} | ${r.samples} | ${mid(r.cold)} | ${mid(r.coldListening)} | ${mid(r.handover)} | ${mid(r.coreMs)} | ${fmt(r.ratio)} | ${fmt(r.delta)} | ${mark(r.target)} |`)
+    if (r.error !== undefined) { lines.push(`| ${r.framework} | **error**: ${r.error.split('\n')[0]} | | | | | | | | |`); continue }
+    lines.push(`| ${r.framework} | ${r.samples} | ${mid(r.cold)} | ${mid(r.handover)} | ${fmt(r.ratio)} | ${fmt(r.delta)} | ${mid(r.coldListening)} | ${mid(r.handoverReady)} | ${mid(r.coreMs)} | ${mark(r.target)} |`)
   }
   lines.push('')
   for (const s of part.skipped ?? []) lines.push(`> **Skipped ${s.framework}**: ${s.why}`, '')
@@ -100,11 +114,23 @@ function soak (part) {
   return lines
 }
 
-/** The whole report from `results` (parts that did not run are left out). */
+const names = { availability: 'availability', crosscheck: 'cross-check', overhead: 'overhead', handover: 'handover', soak: 'soak' }
+
+/** The whole report from `results`, one run (parts that did not run are named and left out). */
 export function markdown (results) {
   const lines = ['# reload benchmark', '']
   const m = results.machine
-  lines.push(`${results.finishedAt} · Node ${m.node} · ${m.cpus} × ${m.cpu} · ${m.memGb} GB · load average at start ${m.loadavg.join(' ')} · ${results.seconds} s`, '')
+  const n = results.changed?.length ?? 0
+  const changes = n > 0 ? ` (${n} changed path${n === 1 ? '' : 's'}, listed in the JSON)` : ''
+  const commit = results.commit === undefined ? 'not in a git repository' : `commit \`${results.commit}\`${changes}`
+  lines.push(`One run, ${results.startedAt} → ${results.finishedAt} (${results.seconds} s) · ${commit} · Node ${m.node} · ${m.os} · ` +
+    `${m.cpus} × ${m.cpu} · ${m.memGb} GB · load average at start ${m.loadavg.join(' ')}` +
+    `${results.loadavgAtEnd === undefined ? '' : `, at end ${results.loadavgAtEnd.join(' ')}`}`, '')
+  const missing = Object.keys(names).filter((p) => !results.partsRun.includes(p))
+  lines.push(missing.length === 0
+    ? '**Parts:** all of them, in this run.'
+    : `**Parts in this run:** ${results.partsRun.map((p) => names[p]).join(', ')}. **Not in this run:** ${missing.map((p) => names[p]).join(', ')} ` +
+      '(no figures from other runs are shown).', '')
   const { availability: a, overhead: o, handover: h, soak: s } = results.parts
   if (a !== undefined) lines.push(...availability(a, results.config))
   if (o !== undefined) lines.push(...overhead(o))

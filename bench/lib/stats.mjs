@@ -26,6 +26,45 @@ export function spread (values, digits = 1) {
   return { n: defined.length, median: r(median), min: r(sorted[0]), max: r(sorted[sorted.length - 1]) }
 }
 
+// Student's t 0.975 quantile for `df` degrees of freedom, by the Cornish–Fisher expansion around the normal
+// one: within 0.03 of the exact value from df = 3 and within 0.001 from df = 10, which is all a 95%
+// interval needs, without shipping a table.
+function t975 (df) {
+  const z = 1.959964
+  return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2) +
+    (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * df ** 3)
+}
+
+/**
+ * The geometric mean of `ratios` and its 95% confidence interval (Student's t on the logs, so with ÷ without
+ * and without ÷ with give mirror intervals), with `halfWidth` = (hi − lo) / 2 in the ratio's own units.
+ * Undefined interval with fewer than 2 values. The bounds are rounded outwards, so a verdict on the rounded
+ * interval is never kinder than on the exact one.
+ */
+export function ratioInterval (ratios, digits = 4) {
+  const logs = ratios.filter((v) => Number.isFinite(v) && v > 0).map(Math.log)
+  const n = logs.length
+  if (n === 0) return { n }
+  const mean = logs.reduce((a, b) => a + b, 0) / n
+  if (n < 2) return { n, ratio: round(Math.exp(mean), digits) }
+  const sd = Math.sqrt(logs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1))
+  const half = t975(n - 1) * sd / Math.sqrt(n)
+  const lo = Math.exp(mean - half)
+  const hi = Math.exp(mean + half)
+  const f = 10 ** digits
+  return { n, ratio: round(Math.exp(mean), digits), lo: Math.floor(lo * f) / f, hi: Math.ceil(hi * f) / f, halfWidth: round((hi - lo) / 2, 5), sd: round(sd, 4) }
+}
+
+/**
+ * A target judged on an interval: "met" when all of it is on the right side of `limit`, "not met" when all of
+ * it is on the wrong side, "unresolved" when it straddles the limit. `atLeast` says which side is right.
+ */
+export function verdict (interval, { atLeast, atMost }) {
+  if (interval?.lo === undefined) return 'unresolved'
+  if (atLeast !== undefined) return interval.lo >= atLeast ? 'met' : interval.hi < atLeast ? 'not met' : 'unresolved'
+  return interval.hi <= atMost ? 'met' : interval.lo > atMost ? 'not met' : 'unresolved'
+}
+
 export function round (value, digits = 1) {
   if (value === undefined || !Number.isFinite(value)) return value
   const f = 10 ** digits

@@ -1,14 +1,14 @@
 // The seed's demo on Fastify: GET /?sleep=<seconds> waits, then answers with the pid that served it.
 import Fastify from 'fastify'
-import reload from '@reload/fastify'
+import reload, { serverFactory } from '@reload/fastify'
 
 const port = Number(process.env.PORT ?? 8080)
-// Unset, Fastify's default `localhost` binds every address it resolves to (127.0.0.1, and ::1 where
-// /etc/hosts lists it): reload hands each of them over.
+// Unset, the default `localhost` binds every address it resolves to (127.0.0.1, and ::1 where
+// /etc/hosts lists it): with reload's serverFactory, reload hands each of them over.
 const host = process.env.HOST
 
 // Fastify's own logger stays off, so reload writes its one-line events to stderr.
-const app = Fastify()
+const app = Fastify({ serverFactory })
 await app.register(reload)
 
 app.get('/', async (request) => {

@@ -1,4 +1,5 @@
 import http from 'node:http'
+import https from 'node:https'
 
 /** One request's outcome: a status and body, or the error code it failed with. Never thrown. */
 export interface Outcome {
@@ -13,8 +14,17 @@ export interface Outcome {
   pid?: number
 }
 
-/** GET `url` once; resolves with the outcome whatever happens, within `timeout`. */
-export function request (url: string, { agent, timeout = 10_000, headers = {} as Record<string, string> } = {} as { agent?: http.Agent | false, timeout?: number, headers?: Record<string, string> }): Promise<Outcome> {
+export interface RequestOptions {
+  /** An `https.Agent` for an `https:` URL. */
+  agent?: http.Agent | false
+  timeout?: number
+  headers?: Record<string, string>
+  /** Certificate authority for an `https:` URL (the test certificate). */
+  ca?: string | Buffer
+}
+
+/** GET `url` (http or https) once; resolves with the outcome whatever happens, within `timeout`. */
+export function request (url: string, { agent, timeout = 10_000, headers = {}, ca }: RequestOptions = {}): Promise<Outcome> {
   const start = Date.now()
   return new Promise((resolve) => {
     let settled = false
@@ -24,7 +34,7 @@ export function request (url: string, { agent, timeout = 10_000, headers = {} as
       clearTimeout(timer)
       resolve({ start, ms: Date.now() - start, ...outcome })
     }
-    const req = http.get(url, { agent: agent ?? false, headers }, (res) => {
+    const onResponse = (res: http.IncomingMessage): void => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => { body += chunk })
@@ -33,17 +43,26 @@ export function request (url: string, { agent, timeout = 10_000, headers = {} as
         done({ status: res.statusCode, body, headers: res.headers, ...(pid !== undefined && { pid: Number(pid) }) })
       })
       res.on('error', (err: NodeJS.ErrnoException) => done({ error: err.code ?? err.message }))
-    })
+    }
+    const req = url.startsWith('https:')
+      ? https.get(url, { agent: agent ?? false, headers, ...(ca !== undefined && { ca }) }, onResponse)
+      : http.get(url, { agent: agent ?? false, headers }, onResponse)
     req.on('error', (err: NodeJS.ErrnoException) => done({ error: err.code ?? err.message }))
     const timer = setTimeout(() => { req.destroy(); done({ error: 'TIMEOUT' }) }, timeout)
   })
 }
 
 /** GET `url` and return the outcome, throwing when it failed. */
-export async function get (url: string, options?: Parameters<typeof request>[1]): Promise<Outcome & { status: number, body: string }> {
+export async function get (url: string, options?: RequestOptions): Promise<Outcome & { status: number, body: string }> {
   const outcome = await request(url, options)
   if (outcome.error !== undefined) throw new Error(`GET ${url} failed: ${outcome.error}`)
   return outcome as Outcome & { status: number, body: string }
+}
+
+/** A keep-alive agent for `url`'s scheme: without one the client itself asks for `Connection: close`. */
+export function keepAliveAgent (url: string, { ca, maxSockets }: { ca?: string | Buffer, maxSockets?: number } = {}): http.Agent {
+  const options = { keepAlive: true, ...(maxSockets !== undefined && { maxSockets }) }
+  return url.startsWith('https:') ? new https.Agent({ ...options, ...(ca !== undefined && { ca }) }) : new http.Agent(options)
 }
 
 /**
@@ -55,23 +74,44 @@ export class Load {
   readonly #agent: http.Agent
   #running = false
   #loops: Array<Promise<void>> = []
+  #waiters = new Set<() => void>()
 
-  constructor (readonly url: string, readonly options: { connections?: number, slowEvery?: number, slow?: number } = {}) {
-    this.#agent = new http.Agent({ keepAlive: true, maxSockets: options.connections ?? 8 })
+  constructor (readonly url: string, readonly options: { connections?: number, slowEvery?: number, slow?: number, ca?: string | Buffer } = {}) {
+    this.#agent = keepAliveAgent(url, { maxSockets: options.connections ?? 8, ...(options.ca !== undefined && { ca: options.ca }) })
   }
 
   start (): this {
     this.#running = true
-    const { connections = 8, slowEvery = 5, slow = 0.05 } = this.options
+    const { connections = 8, slowEvery = 5, slow = 0.05, ca } = this.options
     for (let c = 0; c < connections; c++) {
       this.#loops.push((async () => {
         for (let i = c; this.#running; i++) {
           const sleep = i % slowEvery === 0 ? slow : 0
-          this.outcomes.push(await request(`${this.url}/?sleep=${sleep}`, { agent: this.#agent }))
+          this.outcomes.push(await request(`${this.url}/?sleep=${sleep}`, { agent: this.#agent, ...(ca !== undefined && { ca }) }))
+          for (const wake of this.#waiters) wake()
         }
       })())
     }
     return this
+  }
+
+  /** Resolves once `condition(outcomes)` holds, checked at each response; throws after `timeout` ms. */
+  async until (condition: (outcomes: Outcome[]) => boolean, what: string, timeout = 15_000): Promise<void> {
+    const deadline = Date.now() + timeout
+    while (!condition(this.outcomes)) {
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`timed out after ${timeout} ms waiting for ${what}; ${this.outcomes.length} responses, ${this.failures.length} failed`)
+      await new Promise<void>((resolve) => {
+        const done = (): void => { clearTimeout(timer); this.#waiters.delete(done); resolve() }
+        const timer = setTimeout(done, left)
+        this.#waiters.add(done)
+      })
+    }
+  }
+
+  /** Resolves once `pid` has answered `count` requests. */
+  async servedBy (pid: number, count = 1): Promise<void> {
+    await this.until((outcomes) => outcomes.filter((o) => o.pid === pid).length >= count, `${count} responses from pid ${pid}`)
   }
 
   async stop (): Promise<Outcome[]> {

@@ -4,9 +4,22 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { request, type Outcome, type RequestOptions } from './http.js'
+import { until } from './until.js'
 
 /** The repository root, for paths to examples and fixtures. */
 export const root = fileURLToPath(new URL('../../', import.meta.url))
+
+/** The preload that makes a server print `request <url> pid=<pid>` for a request marked with `arrival=<id>`. */
+export const logArrivals = fileURLToPath(new URL('log-arrivals.js', import.meta.url))
+
+let arrivals = 0
+
+/** `url` with a query parameter `arrival=<id>` unique in this test run, and that id. */
+export function marked (url: string): { url: string, id: string } {
+  const id = `${process.pid}-${++arrivals}`
+  return { url: `${url}${url.includes('?') ? '&' : '?'}arrival=${id}`, id }
+}
 
 export interface Line { text: string, at: number }
 
@@ -65,6 +78,32 @@ export class Fixture {
     }
   }
 
+  /** Waits until a server of this fixture prints that it received the request marked `id`; returns its pid. */
+  async arrival (id: string, timeout = 10_000): Promise<number> {
+    const { match } = await this.waitFor(new RegExp(`^request \\S*[?&]arrival=${id}(?:&\\S*)? pid=(\\d+)$`), { timeout })
+    return Number(match[1])
+  }
+
+  /**
+   * Sends GET `url` and waits until a server of this fixture has received it (no sleep "so it is surely in
+   * flight"); returns the pid that has it in flight and the response to come.
+   */
+  async inFlight (url: string, options?: RequestOptions): Promise<{ pid: number, response: Promise<Outcome> }> {
+    const { url: target, id } = marked(url)
+    const response = request(target, options)
+    const arrival = this.arrival(id)
+    arrival.catch(() => {})
+    const ended = response.then((outcome) => new Error(`GET ${target} ended before it was seen arriving: ${JSON.stringify(outcome)}`))
+    const first = await Promise.race([arrival, ended])
+    if (first instanceof Error) throw first
+    return { pid: first, response }
+  }
+
+  /** The index of the first line that is exactly `text`, or -1. */
+  index (text: string): number {
+    return this.lines.findIndex((line) => line.text === text)
+  }
+
   /** Waits until generation `n` says it is ready; returns its pid. */
   async ready (generation: number, timeout = 15_000): Promise<number> {
     const { match } = await this.waitFor(new RegExp(`generation ${generation} ready \\(pid=(\\d+)`), { timeout })
@@ -78,11 +117,8 @@ export class Fixture {
 
   /** Resolves once `pid` no longer exists. */
   async gone (pid: number, timeout = 15_000): Promise<void> {
-    const deadline = Date.now() + timeout
-    while (isAlive(pid)) {
-      if (Date.now() > deadline) throw new Error(`pid ${pid} still alive after ${timeout} ms; output:\n${this.output}`)
-      await new Promise((resolve) => setTimeout(resolve, 25))
-    }
+    // A process that exits emits nothing the test can listen to (only its parent sees it): poll.
+    await until(() => !isAlive(pid), () => `pid ${pid} is gone; output:\n${this.output}`, { timeout, every: 25 })
   }
 
   /** Kills every pid seen, by pid. */
@@ -116,9 +152,20 @@ function outerEnv (): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(RELOAD|LISTEN)_/.test(name) || name === 'RELOAD_TEST_ECHO'))
 }
 
-/** Starts `node <script>` with `env` added; the caller (or `closeAll()`) kills it. */
-export function startProcess (script: string, { env = {}, args = [] as string[], cwd = root, command = process.execPath } = {}): Fixture {
-  const child = spawn(command, command === process.execPath ? [script, ...args] : args, {
+export interface StartOptions {
+  env?: Record<string, string>
+  args?: string[]
+  cwd?: string
+  /** Another command than node, such as `unshare` or `systemd-socket-activate`; then `args` is its argv. */
+  command?: string
+}
+
+/**
+ * Starts `node --import <log-arrivals> <script>` with `env` added; the caller (or `closeAll()`) kills it.
+ * With another `command`, put `...nodeArgs(script)` in its args to run the script the same way.
+ */
+export function startProcess (script: string, { env = {}, args = [], cwd = root, command = process.execPath }: StartOptions = {}): Fixture {
+  const child = spawn(command, command === process.execPath ? [...nodeArgs(script).slice(1), ...args] : args, {
     cwd,
     env: { ...outerEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -128,10 +175,15 @@ export function startProcess (script: string, { env = {}, args = [] as string[],
   return fixture
 }
 
-/** Starts a server script and waits for `listening on http://host:port`; returns the fixture and its URL. */
-export async function startServer (script: string, options: Parameters<typeof startProcess>[1] = {}): Promise<{ fixture: Fixture, url: string, pid: number }> {
+/** `node --import <log-arrivals> <script>`: the argv that starts `script` as `startProcess()` does. */
+export function nodeArgs (script: string): string[] {
+  return [process.execPath, '--import', logArrivals, script]
+}
+
+/** Starts a server script and waits for `listening on http(s)://host:port`; returns the fixture and its URL. */
+export async function startServer (script: string, options: StartOptions = {}): Promise<{ fixture: Fixture, url: string, pid: number }> {
   const fixture = startProcess(script, { ...options, env: { PORT: '0', ...options.env } })
-  const { match } = await fixture.waitFor(/listening on (http:\/\/\S+)/, { timeout: 15_000 })
+  const { match } = await fixture.waitFor(/listening on (https?:\/\/\S+)/, { timeout: 15_000 })
   const pid = await fixture.ready(1)
   return { fixture, url: (match[1] as string).replace('localhost', '127.0.0.1'), pid }
 }

@@ -17,8 +17,8 @@ export interface SpawnOptions {
   cwd: string
   /** Aborting stops the child and rejects with `ERR_RELOAD_ABORTED`. */
   signal: AbortSignal
-  /** Told the child's pid as soon as it exists. */
-  onSpawn?: (pid: number) => void
+  /** Told the child's pid as soon as it exists, and which start this is (more than 1 after a hangup). */
+  onSpawn?: (pid: number, attempt: number) => void
 }
 
 /** A new generation that said it is ready, and the link its parent keeps to it until the parent exits. */
@@ -65,7 +65,28 @@ function spawnFailed (err: unknown): ReloadError {
  * Starts the same program again, with `fds` as its fds 3, 4, … and a socket after them on which it says
  * it is ready. Resolves with the child once it is; otherwise kills it and rejects with a coded error.
  */
-export function spawnGeneration (options: SpawnOptions): Promise<Child> {
+export async function spawnGeneration (options: SpawnOptions): Promise<Child> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnce(options, attempt)
+    } catch (err) {
+      // A SIGHUP sent to the old generation's whole group between fork and setsid stays pending in the
+      // child, and libuv resets SIGHUP to its default before exec: that child dies before it runs a line.
+      // Nothing but such a signal can reach it there, so it is started again, a few times at most.
+      if (!(err instanceof HangupBeforeStart)) throw err
+      if (attempt === HANGUP_RETRIES) throw err.error
+      debug('generation %d killed by SIGHUP before it started; spawning again', options.generation)
+    }
+  }
+}
+
+const HANGUP_RETRIES = 5
+
+class HangupBeforeStart extends Error {
+  constructor (readonly error: ReloadError) { super(error.message) }
+}
+
+function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
   const readyFd = LISTEN_FDS_START + options.fds.length
   const env = { ...process.env, ...listenEnv(options.names, readyFd, options.generation) }
   Reflect.deleteProperty(env, 'LISTEN_PID')
@@ -85,11 +106,11 @@ export function spawnGeneration (options: SpawnOptions): Promise<Child> {
   } catch (err) {
     return Promise.reject(spawnFailed(err))
   }
-  if (child.pid !== undefined) options.onSpawn?.(child.pid)
+  if (child.pid !== undefined) options.onSpawn?.(child.pid, attempt)
   const pipe = child.stdio[readyFd] as Socket | null | undefined
   return new Promise((resolve, reject) => {
     let buffer = ''
-    const finish = (err?: ReloadError): void => {
+    const finish = (err?: Error): void => {
       timer.cancel()
       options.signal.removeEventListener('abort', onAbort)
       child.off('exit', onExit)
@@ -119,9 +140,10 @@ export function spawnGeneration (options: SpawnOptions): Promise<Child> {
       }
     }
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-      finish(new ReloadError('ERR_RELOAD_CHILD_EXITED',
+      const error = new ReloadError('ERR_RELOAD_CHILD_EXITED',
         `new generation (pid ${child.pid}) exited with ${signal ?? `code ${code}`} before it was ready; ` +
-        'see its output above, fix it and reload again'))
+        'see its output above, fix it and reload again')
+      finish(signal === 'SIGHUP' ? new HangupBeforeStart(error) : error)
     }
     const onError = (err: Error): void => { finish(spawnFailed(err)) }
     const timer = later(options.readyTimeout, () => {

@@ -125,11 +125,17 @@ export function verify (given: InheritedFd[]): { fds: InheritedFd[], warnings: s
   const facts = inspectFds(given.map((f) => f.fd))
   const fds: InheritedFd[] = []
   const warnings: string[] = []
+  const missing: Array<InheritedFd & { detail: string }> = []
+  const fix = 'ignored; pass only listening sockets, from fd 3 on, and set LISTEN_FDS to their count'
   for (const fd of given) {
     const fact = facts.get(fd.fd) as FdFact
     const what = `LISTEN_FDS: fd ${fd.fd} (${fd.name})`
-    if (fact.kind === 'missing' || fact.kind === 'not a socket') {
-      warnings.push(`${what} is ${fact.kind === 'missing' ? `not open (${fact.detail})` : fact.detail}: ignored; pass only listening sockets, from fd 3 on, and set LISTEN_FDS to their count`)
+    if (fact.kind === 'missing') {
+      missing.push({ ...fd, detail: fact.detail })
+      continue
+    }
+    if (fact.kind === 'not a socket') {
+      warnings.push(`${what} is ${fact.detail}: ${fix}`)
       continue
     }
     if ((fact.kind === 'tcp' || fact.kind === 'unix') && !fact.listening) {
@@ -158,5 +164,19 @@ export function verify (given: InheritedFd[]): { fds: InheritedFd[], warnings: s
     }
     fds.push(fd)
   }
+  // A LISTEN_FDS far too large names hundreds of fds that are not open: one line says it.
+  const [first] = missing
+  if (missing.length === 1 && first !== undefined) warnings.push(`LISTEN_FDS: fd ${first.fd} (${first.name}) is not open (${first.detail}): ${fix}`)
+  if (missing.length > 1 && first !== undefined) warnings.push(`LISTEN_FDS: ${missing.length} fds are not open (${first.detail}), ${ranges(missing.map((f) => f.fd))}: ${fix}`)
   return { fds, warnings }
+}
+
+function ranges (numbers: number[]): string {
+  const parts: string[] = []
+  for (let i = 0; i < numbers.length; i++) {
+    const start = numbers[i] as number
+    while (numbers[i + 1] === (numbers[i] as number) + 1) i++
+    parts.push(numbers[i] === start ? `fd ${start}` : `fds ${start}-${numbers[i] as number}`)
+  }
+  return parts.join(', ')
 }

@@ -371,7 +371,9 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     if (wasLast) this.#removeFiles()
     this.#upgrader.stopped()
     this.#servers.detachAll()
-    for (const uninstall of this.#uninstall.splice(0)) uninstall()
+    // Until process.exit() the handlers stay: without them a SIGHUP in the last moment would end the
+    // process by its default action instead of with this exit code.
+    if (!this.#options.exit) for (const uninstall of this.#uninstall.splice(0)) uninstall()
     this.emit('exit', { code, cut })
     this.#log.info({ code }, 'exiting')
     this.#upgrader.letGo()

@@ -141,7 +141,8 @@ export class Upgrader {
         killAfter: this.#options.drainTimeout() + KILL_MARGIN,
         cwd: this.#options.cwd(),
         signal: spawn.signal,
-        onSpawn: (pid) => this.#options.log().info({ pid, listeners: listeners.length }, `starting generation ${generation}`)
+        onSpawn: (pid, attempt) => this.#options.log().info({ pid, listeners: listeners.length },
+          attempt === 1 ? `starting generation ${generation}` : `starting generation ${generation} again: a SIGHUP to the whole process group killed the last start before it ran`)
       })
     } catch (err) {
       if (this.#state === 'upgrading') this.#to('ready')

@@ -75,6 +75,11 @@ describe('listenEnv()', () => {
 })
 
 describe('verify()', () => {
+  it('says in one line which of many fds are not open', () => {
+    const given = [1000, 1001, 1002, 1005].map((fd) => ({ fd, name: 'unknown', address: undefined, claimed: false }))
+    expect(verify(given).warnings).toEqual(['LISTEN_FDS: 4 fds are not open (EBADF), fds 1000-1002, fd 1005: ignored; pass only listening sockets, from fd 3 on, and set LISTEN_FDS to their count'])
+  })
+
   const open: Array<() => void> = []
   afterEach(() => { for (const close of open.splice(0)) close() })
 
@@ -118,9 +123,9 @@ describe('verify()', () => {
     expect(fds).toEqual([])
     expect(warnings).toEqual([
       `LISTEN_FDS: fd ${file} (unknown) is a regular file: ignored; pass only listening sockets, from fd 3 on, and set LISTEN_FDS to their count`,
-      'LISTEN_FDS: fd 1020 (unknown) is not open (EBADF): ignored; pass only listening sockets, from fd 3 on, and set LISTEN_FDS to their count',
       `LISTEN_FDS: fd ${clientFd} (unknown) is a tcp socket that does not listen (127.0.0.1:${(client.address() as net.AddressInfo).port}): ignored; pass listening sockets only`,
-      `LISTEN_FDS: fd ${udpFd} (unknown) is neither a TCP nor a unix stream socket: ignored; reload hands over TCP and unix listeners`
+      `LISTEN_FDS: fd ${udpFd} (unknown) is neither a TCP nor a unix stream socket: ignored; reload hands over TCP and unix listeners`,
+      'LISTEN_FDS: fd 1020 (unknown) is not open (EBADF): ignored; pass only listening sockets, from fd 3 on, and set LISTEN_FDS to their count'
     ])
     // Still open: verify() only looked.
     expect(client.destroyed).toBe(false)

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import express from 'express'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { inFlight } from '../../../test/helpers/in-flight.js'
+import { Held, inFlight } from '@reload/test-helpers'
 import { reloader, ReloadError } from '@reload/core'
 import { withReload, type ExpressApp } from '../src/index.js'
 
@@ -18,12 +18,12 @@ const majors = [['Express 5', express], ['Express 4', express4]] as const
 const servers: http.Server[] = []
 const socketPath = join(tmpdir(), `reload-express-${process.pid}.sock`)
 
-// An app whose one route waits until released, so a test can look at the ledger mid-request.
-function slowApp (make: typeof express): { app: ExpressApp, release: () => void } {
+// An app whose one route is held until the test releases it, so a test can look at the ledger mid-request.
+function slowApp (make: typeof express): { app: ExpressApp, held: Held } {
   const app = make()
-  let release = (): void => {}
-  app.get('/', (req, res) => { release = () => res.send('done') })
-  return { app, release: () => release() }
+  const held = new Held()
+  app.get('/', (req, res) => { held.here().then(() => res.send('done'), () => {}) })
+  return { app, held }
 }
 
 // What a listen on a taken port did: the callback's calls, and whether the server emitted 'error'.
@@ -41,12 +41,12 @@ describe('withReload(app)', () => {
     // reload binds a socket path so that no close unlinks it (the next generation's): remove it here.
     rmSync(socketPath, { force: true })
   })
-  afterAll(() => reloader().stop())
+  afterAll(() => reloader().detach())
 
   it('throws ERR_RELOAD_INVALID_OPTION for an invalid option or a value that is not an application', () => {
     expect(() => withReload(express(), { drainTimeout: -1 })).toThrow(expect.objectContaining({
       code: 'ERR_RELOAD_INVALID_OPTION',
-      message: 'drainTimeout option should be a number of milliseconds >= 0, instead got -1'
+      message: 'drainTimeout option should be a number of milliseconds >= 0 (Infinity for no limit), instead got -1'
     }))
     expect(() => withReload({} as ExpressApp, options)).toThrow(ReloadError)
     expect(() => withReload(null as unknown as ExpressApp)).toThrow(expect.objectContaining({
@@ -57,7 +57,7 @@ describe('withReload(app)', () => {
 
   for (const [name, make] of majors) {
     it(`${name}: listen() returns the listening http.Server, calls back once with no argument, and tracks its requests`, async () => {
-      const { app, release } = slowApp(make)
+      const { app, held } = slowApp(make)
       const calls: unknown[][] = []
       const server = withReload(app, options).listen(0, '127.0.0.1', (...args: unknown[]) => { calls.push(args) })
       servers.push(server)
@@ -65,7 +65,7 @@ describe('withReload(app)', () => {
       await once(server, 'listening')
       await new Promise((resolve) => setImmediate(resolve))
       expect(calls).toEqual([[]])
-      expect(await inFlight(server, release, () => reloader().requests)).toBe(1)
+      expect(await inFlight(server, held, () => reloader().requests)).toBe(1)
     })
 
     it(`${name}: a listen error reaches the callback exactly as app.listen() would deliver it`, async () => {
@@ -97,14 +97,14 @@ describe('withReload(app)', () => {
   })
 
   it('attach(server) tracks a server the app created, and its uninstaller stops that', async () => {
-    const { app, release } = slowApp(express)
+    const { app, held } = slowApp(express)
     const server = http.createServer(app)
     servers.push(server)
     const detach = withReload(app, options).attach(server)
     server.listen(0, '127.0.0.1')
     await once(server, 'listening')
-    expect(await inFlight(server, release, () => reloader().requests)).toBe(1)
+    expect(await inFlight(server, held, () => reloader().requests)).toBe(1)
     detach()
-    expect(await inFlight(server, release, () => reloader().requests)).toBe(0)
+    expect(await inFlight(server, held, () => reloader().requests)).toBe(0)
   })
 })

@@ -25,7 +25,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await app.close()
-  reloader().stop()
+  reloader().detach()
 })
 
 describe('reloadPlugin lifecycle', () => {
@@ -39,6 +39,6 @@ describe('reloadPlugin lifecycle', () => {
     expect(counts()).toEqual(before.map((n) => n + 1))
     await app.close()
     expect(counts()).toEqual(before)
-    expect(app.reload.state).toBe('ready')
+    expect(app.reload.state).toBe('starting')
   })
 })

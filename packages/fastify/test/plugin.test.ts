@@ -1,24 +1,31 @@
+import { readFileSync } from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
 import { Server } from 'node:net'
 import { reloader, type Reloader } from '@reload/core'
-import Fastify, { type FastifyInstance } from 'fastify'
-import { afterAll, afterEach, describe, expect, expectTypeOf, it } from 'vitest'
-import reload, { reloadPlugin, type FastifyReloadOptions } from '../src/index.js'
+import { Held } from '@reload/test-helpers'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify'
+import { afterAll, describe, expect, expectTypeOf, it } from 'vitest'
+import reload, { reloadPlugin, serverFactory, type FastifyReloadOptions } from '../src/index.js'
 
 // The reloader is one per process: this file's first registration makes it, with no signal handlers
-// and no exit, so nothing reaches the test runner's own process.
+// and no exit, so nothing reaches the test runner's own process. The apps stay open until the last test:
+// closing the last one would send the reloader back to starting.
 const quiet: FastifyReloadOptions = { signal: false, shutdownSignals: false, exit: false, logger: false }
 
 const apps: FastifyInstance[] = []
-async function build (options: FastifyReloadOptions = quiet): Promise<FastifyInstance> {
-  const app = Fastify()
+async function build (options: FastifyReloadOptions = quiet, fastifyOptions: FastifyHttpOptions<http.Server> = {}): Promise<FastifyInstance> {
+  const app = Fastify(fastifyOptions)
   apps.push(app)
   await app.register(reloadPlugin, options)
   app.get('/', async () => 'ok')
   return app
 }
 
-afterEach(async () => { await Promise.all(apps.splice(0).map(async (app) => await app.close())) })
-afterAll(() => { reloader().stop() })
+afterAll(async () => {
+  await Promise.all(apps.splice(0).map(async (app) => await app.close()))
+  reloader().detach()
+})
 
 describe('reloadPlugin', () => {
   it('is wrapped by fastify-plugin for Fastify 5, named @reload/fastify, and is the default export', () => {
@@ -38,15 +45,15 @@ describe('reloadPlugin', () => {
   })
 
   it.each([
-    [{ drainTimeout: -1 }, 'drainTimeout option should be a number of milliseconds >= 0, instead got -1'],
-    [{ signal: 'SIGNOPE' }, "signal option should be a signal name such as 'SIGHUP', or false, instead got 'SIGNOPE'"],
-    [{ autoReady: 'yes' }, "autoReady option should be a boolean, instead got 'yes'"],
-    [{ logger: {} }, 'logger option should be a logger with info, warn and error methods, console, or false, instead got {}']
+    [{ drainTimeout: -1 }, /^drainTimeout option should be a number of milliseconds >= 0\b.*, instead got -1$/],
+    [{ signal: 'SIGNOPE' }, /^signal option should be a signal name such as 'SIGHUP'.*, instead got 'SIGNOPE'$/],
+    [{ autoReady: 'yes' }, /^autoReady option should be a boolean, instead got 'yes'$/],
+    [{ logger: {} }, /^logger option should be a logger with info, warn and error methods, console, or false, instead got \{\}$/]
   ])('register fails with ERR_RELOAD_INVALID_OPTION for %o', async (options, message) => {
     const app = Fastify()
     apps.push(app)
     await expect(app.register(reloadPlugin, options as FastifyReloadOptions)).rejects.toMatchObject({
-      name: 'ReloadError', code: 'ERR_RELOAD_INVALID_OPTION', message
+      name: 'ReloadError', code: 'ERR_RELOAD_INVALID_OPTION', message: expect.stringMatching(message)
     })
   })
 
@@ -66,30 +73,81 @@ describe('reloadPlugin', () => {
     expect(app.reload.state).toBe('ready')
   })
 
-  it('tracks requests on app.server and leaves net.Server.prototype.listen as it found it', async () => {
-    const listen = Server.prototype.listen
+  it('tracks requests on app.server', async () => {
     const app = await build()
-    app.get('/slow', async () => { await new Promise((resolve) => setTimeout(resolve, 200)); return 'slow' })
+    const held = new Held()
+    app.get('/slow', async () => { await held.here(); return 'slow' })
     await app.listen({ port: 0, host: '127.0.0.1' })
-    expect(Server.prototype.listen).toBe(listen)
     expect(Object.hasOwn(app.server, 'listen')).toBe(true)
     const { port } = app.server.address() as { port: number }
     const slow = fetch(`http://127.0.0.1:${port}/slow`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    const release = await held.arrived()
     expect(app.reload.requests).toBe(1)
+    release()
     expect(await (await slow).text()).toBe('slow')
     expect(app.reload.requests).toBe(0)
   })
 
-  it('app.close() by the app uninstalls the listen wrapper and the ledger, and a second close is harmless', async () => {
-    const app = await build()
-    await app.listen({ port: 0, host: '127.0.0.1' })
+  it.each<[string, FastifyHttpOptions<http.Server>]>([
+    ['without serverFactory', {}],
+    ['with serverFactory', { serverFactory }]
+  ])('patches no prototype: net.Server and http.Server listen stay as they were while app.listen() binds (%s)', async (_name, fastifyOptions) => {
+    const listens = [Server.prototype.listen, http.Server.prototype.listen]
+    const seen: unknown[][] = []
+    const app = await build(quiet, fastifyOptions)
+    app.server.on('listening', () => seen.push([Server.prototype.listen, http.Server.prototype.listen]))
+    const listened = new Promise<void>((resolve) => {
+      app.addHook('onListen', async () => { seen.push([Server.prototype.listen, http.Server.prototype.listen]); resolve() })
+    })
+    // localhost: the host for which Fastify binds further addresses.
+    await app.listen({ port: 0 })
+    await listened
+    expect(seen).toEqual([listens, listens])
+    expect([Server.prototype.listen, http.Server.prototype.listen]).toEqual(listens)
+  })
+
+  it('with serverFactory and the default host, app.listen() binds what localhost resolves to and is ready after', async () => {
+    const app = await build({ ...quiet, autoReady: false }, { serverFactory })
+    await app.listen({ port: 0 })
+    const expected = (await import('node:dns')).promises.lookup('localhost', { all: true })
+    const addresses = new Set((await expected).map((a) => a.address))
+    expect(addresses.has((app.server.address() as { address: string }).address)).toBe(true)
+    expect(await (await fetch(`http://localhost:${(app.server.address() as { port: number }).port}/`)).text()).toBe('ok')
+  })
+
+  it('app.close() by the app uninstalls its listen wrappers and ledger, and a second close is harmless', async () => {
+    const app = await build(quiet, { serverFactory })
+    await app.listen({ port: 0 })
     const { port } = app.server.address() as { port: number }
-    expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('ok')
+    expect(await (await fetch(`http://localhost:${port}/`)).text()).toBe('ok')
     await app.close()
     expect(Object.hasOwn(app.server, 'listen')).toBe(false)
-    expect(app.reload.connections).toBe(0)
-    expect(app.reload.state).toBe('ready')
     await app.close()
+  })
+})
+
+describe('serverFactory', () => {
+  const tls = {
+    key: readFileSync(new URL('../../../test/fixtures/express-tls-key.pem', import.meta.url)),
+    cert: readFileSync(new URL('../../../test/fixtures/express-tls-cert.pem', import.meta.url))
+  }
+
+  it("makes the http.Server Fastify would make, with Fastify's timeouts", () => {
+    const app = Fastify({ serverFactory, keepAliveTimeout: 5000, requestTimeout: 7000, connectionTimeout: 9000, maxRequestsPerSocket: 3 })
+    expect(app.server).toBeInstanceOf(http.Server)
+    expect(app.server).not.toBeInstanceOf(https.Server)
+    expect([app.server.keepAliveTimeout, app.server.requestTimeout, app.server.timeout, app.server.maxRequestsPerSocket]).toEqual([5000, 7000, 9000, 3])
+    const defaults = Fastify({ serverFactory }).server
+    expect([defaults.keepAliveTimeout, defaults.requestTimeout, defaults.timeout]).toEqual([72_000, 0, 0])
+  })
+
+  it("makes an https.Server with Fastify's https option", () => {
+    expect(Fastify({ https: tls, serverFactory }).server).toBeInstanceOf(https.Server)
+  })
+
+  it('refuses http2 with ERR_RELOAD_INVALID_OPTION', () => {
+    expect(() => Fastify({ http2: true, serverFactory: serverFactory as never })).toThrow(expect.objectContaining({
+      name: 'ReloadError', code: 'ERR_RELOAD_INVALID_OPTION'
+    }))
   })
 })

@@ -1,72 +1,80 @@
 import http from 'node:http'
-import type { Server } from 'node:net'
-import Koa from 'koa'
-import { reloader, type Reloader, type ReloadOptions } from '@reload/core'
+import type { ListenOptions, Server } from 'node:net'
+import type Koa from 'koa'
+import { reloader, ReloadError, type Reloader, type ReloadListenOptions, type ReloadOptions } from '@reload/core'
 
-/** Options of {@link reload}: the options of `@reload/core`'s `reloader()`, checked there. */
+/** Options of {@link withReload} and {@link attach}: the options of `@reload/core`'s `reloader()`, checked there. */
 export type KoaReloadOptions = ReloadOptions
 
 declare module 'koa' {
-  interface ExtendableContext {
+  interface BaseContext {
     /**
-     * The process's reloader, set by the {@link reload} middleware: `ctx.reload.generation`,
+     * The process's reloader, set on `app.context` by {@link withReload}: `ctx.reload.generation`,
      * `ctx.reload.isDraining`, `ctx.reload.state`.
      */
     reload: Reloader
   }
 }
 
-// Symbol.for, so that two copies of this package agree on which middleware is ours and patch once.
-const kReload = Symbol.for('@reload/koa')
-
-type Listen = (this: Koa, ...args: unknown[]) => Server
-
-function isReload (fn: unknown): boolean {
-  return typeof fn === 'function' && Reflect.get(fn, kReload) === true
+/** `app.listen`'s call shapes (those of `server.listen`); returns the `http.Server`. */
+export interface ListenFunction {
+  (port?: number, hostname?: string, backlog?: number, listeningListener?: () => void): http.Server
+  (port: number, hostname?: string, listeningListener?: () => void): http.Server
+  (port: number, backlog?: number, listeningListener?: () => void): http.Server
+  (port: number, listeningListener?: () => void): http.Server
+  (path: string, backlog?: number, listeningListener?: () => void): http.Server
+  (path: string, listeningListener?: () => void): http.Server
+  (options: ReloadListenOptions | ListenOptions, listeningListener?: () => void): http.Server
+  (listeningListener?: () => void): http.Server
 }
 
-// The middleware never sees the app, and Koa's listen() creates its server and binds in one call, so the
-// swap to an inherited listener has to happen inside listen(). Apps without the middleware keep Koa's own.
-function patchListen (proto: Koa): void {
-  if (Object.hasOwn(proto, kReload)) return
-  const original = proto.listen as unknown as Listen
-  Object.defineProperty(proto, kReload, { value: original })
-  const listen: Listen = function listen (...args) {
-    if (!this.middleware.some(isReload)) return original.apply(this, args)
-    // What Koa 2 and 3 do in listen(), with the server attached before it binds.
-    return reloader().listen(http.createServer(this.callback()), ...args)
-  }
-  Object.defineProperty(proto, 'listen', { value: listen, writable: true, configurable: true })
+/** What {@link withReload} returns. */
+export interface KoaReload {
+  /**
+   * `app.listen(...args)` through reload: creates `http.createServer(app.callback())` as Koa's own
+   * `listen` does, takes the inherited listener where one matches the address, and returns the server.
+   */
+  listen: ListenFunction
+  /**
+   * Puts a server you created (HTTPS, HTTP/1 with custom options) under reload: its `listen()` then
+   * takes inherited listeners and its requests are drained. Call it before `server.listen()`.
+   * Returns the uninstaller.
+   */
+  attach: (server: Server) => () => void
+  /** The process's reloader: state, generation, `ready()`, `drain()`, `beforeExit()`. */
+  reloader: Reloader
+}
+
+function isKoa (app: unknown): app is Koa {
+  return typeof app === 'object' && app !== null && typeof (app as Koa).callback === 'function' &&
+    typeof (app as Koa).context === 'object' && (app as Koa).context !== null
 }
 
 /**
- * Koa middleware for zero-downtime reload: add it with `app.use(reload())` and keep calling
- * `app.listen()`, which then takes the inherited listener where one matches. Sets `ctx.reload`.
- * For a server you create yourself, also call {@link attach} before `server.listen()`.
- * @throws {ReloadError} `ERR_RELOAD_INVALID_OPTION` when an option is invalid.
+ * Wraps a Koa 2 or 3 application for zero-downtime reload: call `.listen()` where you called
+ * `app.listen()`, or `.attach(server)` on a server you created. Sets `ctx.reload` (on `app.context`).
+ * @throws {ReloadError} `ERR_RELOAD_INVALID_OPTION` when `app` is not a Koa application or an option is invalid.
  * @example
- * app.use(reload())
- * app.listen(3000)
+ * withReload(app).listen(3000, () => console.log('listening'))
  */
-export function reload (options?: KoaReloadOptions): Koa.Middleware {
-  const instance = reloader(options)
-  patchListen(Koa.prototype)
-  const middleware: Koa.Middleware = function reloadMiddleware (ctx, next) {
-    ctx.reload = instance
-    return next()
+export function withReload (app: Koa, options?: KoaReloadOptions): KoaReload {
+  if (!isKoa(app)) {
+    throw new ReloadError('ERR_RELOAD_INVALID_OPTION', `withReload(app) expects a Koa application (new Koa()), instead got ${app === null ? 'null' : typeof app}`)
   }
-  Object.defineProperty(middleware, kReload, { value: true })
-  return middleware
+  const reload = reloader(options)
+  // Koa's idiom for a property every request's ctx shares (app.context.db and the like).
+  app.context.reload = reload
+  // What Koa 2 and 3 do in app.listen(), with the server attached before it binds.
+  const listen = (...args: unknown[]): http.Server => reload.listen(http.createServer(app.callback()), ...args as [])
+  return { listen: listen as ListenFunction, attach: (server) => reload.attach(server), reloader: reload }
 }
 
 /**
  * Puts a server you created (`http.createServer(app.callback())`, HTTPS) under reload: its `listen()`
  * then takes inherited listeners and its requests are drained. Call it before `server.listen()`.
- * Returns the uninstaller.
+ * Leaves `ctx.reload` unset: use `withReload(app).attach(server)` for that. Returns the uninstaller.
  * @throws {ReloadError} `ERR_RELOAD_INVALID_OPTION` when an option is invalid.
  */
 export function attach (server: Server, options?: KoaReloadOptions): () => void {
   return reloader(options).attach(server)
 }
-
-export default reload

@@ -1,0 +1,91 @@
+import { chmodSync, lstatSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { get, Load, startProcess, startServer, tempDir, until } from '@reload/test-helpers'
+import { app, cleanUp, fdsOf, servedBy, track, UnixLoad } from './helpers.js'
+
+afterEach(cleanUp)
+
+describe('hygiene across many handovers', () => {
+  it('a unix socket path never disappears across 5 handovers, and keeps its inode, mode and owner', async () => {
+    const path = join(tempDir(), 'app.sock')
+    const fixture = startProcess(app, { env: { SOCKET: path } })
+    const pids = [await fixture.ready(1)]
+    chmodSync(path, 0o660)
+    const first = lstatSync(path)
+    expect(first.isSocket()).toBe(true)
+    const load = track(new UnixLoad(path, 4))
+    let polls = 0
+    const missing: string[] = []
+    const changed: string[] = []
+    // Every 1 ms (as often as a timer goes) for the whole run, handovers and drains included.
+    const poll = setInterval(() => {
+      polls++
+      try {
+        const now = lstatSync(path)
+        const seen = { socket: now.isSocket(), ino: now.ino, mode: now.mode, uid: now.uid, gid: now.gid }
+        const was = { socket: true, ino: first.ino, mode: first.mode, uid: first.uid, gid: first.gid }
+        if (JSON.stringify(seen) !== JSON.stringify(was)) changed.push(JSON.stringify(seen))
+      } catch (err) {
+        missing.push((err as NodeJS.ErrnoException).code ?? String(err))
+      }
+    }, 1)
+    try {
+      for (let n = 2; n <= 6; n++) {
+        const old = pids.at(-1) as number
+        await until(() => load.outcomes.filter((o) => o.pid === old).length >= 20, `20 answers from pid ${old}`)
+        fixture.signal('SIGHUP', old)
+        pids.push(await fixture.ready(n))
+        await fixture.gone(old)
+      }
+      const newest = pids.at(-1) as number
+      await until(() => load.outcomes.filter((o) => o.pid === newest).length >= 20, `20 answers from pid ${newest}`)
+    } finally {
+      clearInterval(poll)
+    }
+    const outcomes = await load.stop()
+    expect(missing).toEqual([])
+    expect(changed).toEqual([])
+    expect(first.mode & 0o777).toBe(0o660)
+    // A 1 ms timer fires about once a millisecond when the process is free, and 5 handovers take seconds:
+    // a floor well below that, for a busy machine, that still shows the poll ran all along.
+    expect(polls).toBeGreaterThan(200)
+    expect(load.failures).toEqual([])
+    expect(Object.keys(servedBy(outcomes)).map(Number).sort()).toEqual([...pids].sort())
+    console.info(`unix socket: ${polls} lstat polls over 5 handovers, 0 ENOENT, inode/mode 0${(first.mode & 0o777).toString(8)}/uid ${first.uid}/gid ${first.gid} unchanged; ` +
+      `${outcomes.length} requests, ${load.failures.length} failed, served by ${JSON.stringify(servedBy(outcomes))}`)
+  })
+
+  it('after 50 handovers the app\'s children see no LISTEN_*/RELOAD_* variable and no socket, and the newest generation has as many fds as the first', async () => {
+    const { fixture, url, pid } = await startServer(app)
+    const firstFds = fdsOf(pid)
+    const load = track(new Load(url, { connections: 4 }).start())
+    const pids = [pid]
+    for (let n = 2; n <= 51; n++) {
+      fixture.signal('SIGHUP', pids.at(-1))
+      pids.push(await fixture.ready(n))
+    }
+    const newest = pids.at(-1) as number
+    await load.servedBy(newest, 20)
+    const outcomes = await load.stop()
+    for (const old of pids.slice(0, -1)) await fixture.gone(old)
+    // The load's sockets close on the server's side a moment after the client's; then the count settles.
+    const settled = await until(() => fdsOf(newest).length === firstFds.length, () => `pid ${newest} has ${firstFds.length} fds like pid ${pid}:\n` +
+      `first:  ${firstFds.join(', ')}\nnewest: ${fdsOf(newest).join(', ')}`, { timeout: 5000 }).then(() => fdsOf(newest))
+    expect(settled.length).toBe(firstFds.length)
+    // What each fd is, not its number or inode: `socket:`, `pipe:`, `anon_inode:[eventfd]`, `/dev/null`.
+    const kinds = (fds: string[]): string[] => fds.map((fd) => fd.split(' ')[1]?.replace(/\[\d+\]$/, '') ?? fd).sort()
+    expect(kinds(settled)).toEqual(kinds(firstFds))
+
+    const env = (await get(`${url}/env`)).body
+    expect(env).not.toMatch(/^(LISTEN|RELOAD)_/m)
+    const childFds = env.trim().split('\n').map((line) => line.split(' '))
+    expect(childFds.filter(([fd, target]) => Number(fd?.split('/').pop()) > 2 && target?.startsWith('socket:'))).toEqual([])
+    expect(childFds.length).toBeGreaterThanOrEqual(3)
+
+    expect(load.failures).toEqual([])
+    expect(new Set(outcomes.map((o) => o.pid)).has(newest)).toBe(true)
+    console.info(`50 handovers: ${outcomes.length} requests, ${load.failures.length} failed, ${new Set(outcomes.map((o) => o.pid)).size} pids served; ` +
+      `fds ${firstFds.length} (pid ${pid}) -> ${settled.length} (pid ${newest}); the app's child: ${childFds.length} fds, none a socket beyond 0-2`)
+  })
+})

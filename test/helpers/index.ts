@@ -1,0 +1,6 @@
+export * from './process.js'
+export * from './http.js'
+export * from './in-flight.js'
+export * from './capabilities.js'
+export * from './until.js'
+export * from './ports.js'

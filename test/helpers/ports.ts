@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs'
+import net from 'node:net'
+
+/**
+ * A port for a server that must be told a port number (no port 0): below the kernel's ephemeral range,
+ * and free when this returns. Every other test binds port 0, which the kernel serves from the ephemeral
+ * range only, so no test can take it meanwhile; a program outside the test run could, and a caller that
+ * can tell (systemd-socket-activate says "Address already in use") tries another.
+ */
+export async function portBelowEphemeralRange (host = '127.0.0.1'): Promise<number> {
+  const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000))
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer()
+      probe.once('error', () => resolve(false))
+      probe.listen(port, host, () => probe.close(() => resolve(true)))
+    })
+    if (free) return port
+  }
+}
