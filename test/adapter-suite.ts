@@ -1,7 +1,7 @@
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { basename, dirname, extname, join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, type Fixture, get, keepAliveAgent, Load, request, root, startServer } from '@reload/test-helpers'
+import { closeAll, copyOf, type Fixture, get, keepAliveAgent, Load, request, root, startServer } from '@reload/test-helpers'
 
 /** One way to run an app under reload: a script, its environment, and what it answers. */
 export interface Variant {
@@ -24,20 +24,6 @@ export const ca = readFileSync(join(root, 'test/fixtures/express-tls-cert.pem'))
 // Seconds a slow request takes. The test waits until the server has it, so this only has to outlast the
 // handover (a few hundred ms, more on a busy machine) for the request to be in flight when the drain begins.
 const held = 2.5
-
-// A copy beside the script resolves the same packages, and can be rewritten between generations.
-function copyOf (script: string): { path: string, write: (edit: (source: string) => string) => void, remove: () => void } {
-  const original = join(root, script)
-  const ext = extname(original)
-  const path = join(dirname(original), `.suite-${basename(original, ext)}-${process.pid}-${Date.now()}${ext}`)
-  copyFileSync(original, path)
-  const source = readFileSync(original, 'utf8')
-  return {
-    path,
-    write: (edit) => writeFileSync(path, edit(source)),
-    remove: () => rmSync(path, { force: true })
-  }
-}
 
 // The new generation logs ready once it has told the old one, which closes its listener a moment later:
 // until the old one logs `draining`, a new connection may still land on it.

@@ -1,25 +1,12 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, type Fixture, get, getUnix, nodeArgs, portBelowEphemeralRange, request, requires, root, startProcess, startServer, tempDir, which } from '@reload/test-helpers'
+import { closeAll, get, getUnix, nodeArgs, portBelowEphemeralRange, socketActivate, request, requires, root, startProcess, startServer, tempDir } from '@reload/test-helpers'
 
 const app = 'test/fixtures/http-app.js'
 const protocolVariable = /^(LISTEN_FDS|LISTEN_PID|LISTEN_FDNAMES|RELOAD_READY_FD|RELOAD_GENERATION)=/m
 
 afterEach(closeAll)
-
-// systemd-socket-activate binds the port itself and takes no port 0: it gets one no other test can take.
-// Another program may take it first, though: then systemd-socket-activate says so, and the next one is tried.
-async function socketActivate (args: (port: number) => string[]): Promise<{ fixture: Fixture, port: number }> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await portBelowEphemeralRange()
-    const fixture = startProcess('', { command: which('systemd-socket-activate') as string, args: ['-l', `127.0.0.1:${port}`, ...args(port)] })
-    const { match } = await fixture.waitFor(new RegExp(`Listening on 127\\.0\\.0\\.1:${port} as 3|Address already in use`))
-    if (!match[0].includes('in use')) return { fixture, port }
-    if (attempt === 5) throw new Error(`no free port below the ephemeral range after 5 attempts:\n${fixture.output}`)
-    await fixture.close()
-  }
-}
 
 describe('listeners', () => {
   it('a port changed in the new config takes effect; the old port is released', async () => {

@@ -1,14 +1,14 @@
 // What the fault suite needs beyond @reload/test-helpers.
 import { createHash } from 'node:crypto'
-import { copyFileSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
+import { readdirSync, readlinkSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { join } from 'node:path'
-import { closeAll, type Fixture, type Outcome, root } from '@reload/test-helpers'
+import { closeAll, copyOf as copy, type Fixture, type Outcome } from '@reload/test-helpers'
 
 const loads = new Set<{ stop: () => Promise<unknown> }>()
 
-/** Registers a load (a `Load` or a {@link UnixLoad}) for {@link cleanUp} to stop; returns it. */
+/** Registers a load for {@link cleanUp} to stop; returns it. */
 export function track<T extends { stop: () => Promise<unknown> }> (load: T): T {
   loads.add(load)
   return load
@@ -27,22 +27,9 @@ export async function cleanUp (): Promise<void> {
 /** The fault suite's app (test/faults/fixtures/app.js), from the repository root. */
 export const app = 'test/faults/fixtures/app.js'
 
-let copies = 0
-
-/**
- * A copy of `app` beside it (so it resolves `./core.js` and through it `@reload/core`), under a name unique
- * to this test, that the test rewrites between generations. `remove()` it in `finally`.
- */
-export function copyOf (script = app): { path: string, write: (edit: (source: string) => string) => void, remove: () => void } {
-  const original = join(root, script)
-  const path = original.replace(/([^/]+)\.js$/, `.faults-$1-${process.pid}-${++copies}.js`)
-  copyFileSync(original, path)
-  const source = readFileSync(original, 'utf8')
-  return {
-    path,
-    write: (edit) => writeFileSync(path, edit(source)),
-    remove: () => rmSync(path, { force: true })
-  }
+/** A copy of the fault suite's app (or `script`) that the test rewrites between generations. */
+export function copyOf (script = app): ReturnType<typeof copy> {
+  return copy(script)
 }
 
 /**
@@ -88,50 +75,6 @@ export function fdsOf (pid: number): string[] {
   return readdirSync(dir).map((fd) => {
     try { return `${fd} ${readlinkSync(join(dir, fd))}` } catch { return `${fd} (closed)` }
   })
-}
-
-/**
- * Keep-alive load over a unix socket (`Load` speaks only to URLs): `connections` loops, one request after
- * another, every fifth one slow. No retries: every failure is recorded.
- */
-export class UnixLoad {
-  readonly outcomes: Outcome[] = []
-  readonly #agent: http.Agent
-  #running = true
-  readonly #loops: Array<Promise<void>> = []
-
-  constructor (readonly socketPath: string, connections = 4) {
-    this.#agent = new http.Agent({ keepAlive: true, maxSockets: connections })
-    for (let c = 0; c < connections; c++) {
-      this.#loops.push((async () => {
-        for (let i = c; this.#running; i++) this.outcomes.push(await this.#get(`/?sleep=${i % 5 === 0 ? 0.05 : 0}`))
-      })())
-    }
-  }
-
-  #get (path: string): Promise<Outcome> {
-    const start = Date.now()
-    return new Promise((resolve) => {
-      const req = http.get({ socketPath: this.socketPath, path, agent: this.#agent, timeout: 10_000 }, (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => { body += chunk })
-        res.on('end', () => resolve({ start, ms: Date.now() - start, status: res.statusCode, body, pid: Number(/ospid:(\d+)/.exec(body)?.[1]) }))
-        res.on('error', (err: NodeJS.ErrnoException) => resolve({ start, ms: Date.now() - start, error: err.code ?? err.message }))
-      })
-      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })))
-      req.on('error', (err: NodeJS.ErrnoException) => resolve({ start, ms: Date.now() - start, error: err.code ?? err.message }))
-    })
-  }
-
-  async stop (): Promise<Outcome[]> {
-    this.#running = false
-    await Promise.all(this.#loops)
-    this.#agent.destroy()
-    return this.outcomes
-  }
-
-  get failures (): Outcome[] { return this.outcomes.filter((o) => o.error !== undefined || o.status !== 200) }
 }
 
 /**

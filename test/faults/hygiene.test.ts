@@ -2,7 +2,7 @@ import { chmodSync, lstatSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { get, Load, startProcess, startServer, tempDir, until } from '@reload/test-helpers'
-import { app, cleanUp, fdsOf, servedBy, track, UnixLoad } from './helpers.js'
+import { app, cleanUp, fdsOf, servedBy, track } from './helpers.js'
 
 afterEach(cleanUp)
 
@@ -14,7 +14,7 @@ describe('hygiene across many handovers', () => {
     chmodSync(path, 0o660)
     const first = lstatSync(path)
     expect(first.isSocket()).toBe(true)
-    const load = track(new UnixLoad(path, 4))
+    const load = track(new Load('http://localhost', { socketPath: path, connections: 4 }).start())
     let polls = 0
     const missing: string[] = []
     const changed: string[] = []

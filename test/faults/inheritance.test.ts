@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, type Fixture, get, nodeArgs, portBelowEphemeralRange, requires, root, startProcess, startServer, tempDir, which } from '@reload/test-helpers'
+import { closeAll, type Fixture, get, nodeArgs, socketActivate, requires, root, startServer, tempDir } from '@reload/test-helpers'
 
 // Issue "Hardening", case 5: what LISTEN_FDS names is checked before reload listens on it or closes it.
 // A wrong count or fd is a warning, never a listen on (or a close of) a file, a missing fd, or an fd of
@@ -27,19 +27,6 @@ async function survivesThreeReloads (fixture: Fixture, url: string, first: numbe
   }
   expect(await fixture.exit).toEqual({ code: 0, signal: null })
   expect(fixture.output).not.toMatch(/abort|Assertion|core dumped|handover failed|exited with|listen failed/i)
-}
-
-// systemd-socket-activate binds the port itself and takes no port 0: it gets one no other test can take,
-// and tries another when a program outside the tests took it first.
-async function socketActivate (args: (port: number) => string[]): Promise<{ fixture: Fixture, port: number }> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await portBelowEphemeralRange()
-    const fixture = startProcess('', { command: which('systemd-socket-activate') as string, args: ['-l', `127.0.0.1:${port}`, ...args(port)] })
-    const { match } = await fixture.waitFor(new RegExp(`Listening on 127\\.0\\.0\\.1:${port} as 3|Address already in use`))
-    if (!match[0].includes('in use')) return { fixture, port }
-    if (attempt === 5) throw new Error(`no free port below the ephemeral range after 5 attempts:\n${fixture.output}`)
-    await fixture.close()
-  }
 }
 
 describe('bad LISTEN_FDS (hardening case 5)', () => {

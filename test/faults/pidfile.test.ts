@@ -1,7 +1,7 @@
 import { lstatSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, isAlive, Load, startProcess, startServer, tempDir, type Fixture } from '@reload/test-helpers'
+import { closeAll, isAlive, Load, startProcess, startServer, tempDir } from '@reload/test-helpers'
 
 // Issue "Hardening", cases 3 and 4: the pid file.
 const app = 'test/faults/fixtures/hardening-app.js'
@@ -9,14 +9,6 @@ const app = 'test/faults/fixtures/hardening-app.js'
 const unwritable = '/proc/reload-nope/app.pid'
 
 afterEach(closeAll)
-
-async function exited (fixture: Fixture, timeout = 10_000): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`pid ${fixture.child.pid} still runs after ${timeout} ms; output:\n${fixture.output}`)), timeout)
-  })
-  try { return await Promise.race([fixture.exit, late]) } finally { clearTimeout(timer) }
-}
 
 describe('pid file (hardening cases 3 and 4)', () => {
   it('case 3: a symlink planted at the temporary name of the pid file is not followed: the victim file stays as it was', async () => {
@@ -74,7 +66,7 @@ describe('pid file (hardening cases 3 and 4)', () => {
   it('case 4: a cold start with an unwritable pid file exits 1 with ERR_RELOAD_PID_FILE', async () => {
     const fixture = startProcess(app, { env: { PID_FILE: unwritable } })
     await fixture.waitFor(/could not write pidFile \/proc\/reload-nope\/app\.pid .*not serving.*\(code=ERR_RELOAD_PID_FILE\)$/)
-    expect(await exited(fixture)).toEqual({ code: 1, signal: null })
+    expect(await fixture.exited()).toEqual({ code: 1, signal: null })
     expect(fixture.output).not.toMatch(/generation 1 ready/)
   })
 })

@@ -26,14 +26,6 @@ async function startGroupLeader (): Promise<{ fixture: Fixture, url: string, pid
   return { fixture, url: match[1] as string, pid: await fixture.ready(1) }
 }
 
-async function exited (fixture: Fixture, timeout = 10_000): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`pid ${fixture.child.pid} still runs after ${timeout} ms; output:\n${fixture.output}`)), timeout)
-  })
-  try { return await Promise.race([fixture.exit, late]) } finally { clearTimeout(timer) }
-}
-
 describe('signals (hardening case 7)', () => {
   it('case 7: 50 SIGHUPs to the whole process group start one handover and kill no generation: 0 failed', async () => {
     const { fixture, url, pid } = await startGroupLeader()
@@ -57,7 +49,7 @@ describe('signals (hardening case 7)', () => {
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
     const next = await fixture.ready(2)
-    const first = await exited(fixture)
+    const first = await fixture.exited()
     await load.servedBy(next, 40)
     const outcomes = await load.stop()
     expect(fixture.output).not.toMatch(/exited with SIGHUP|generation 3|handover failed/)
@@ -76,7 +68,7 @@ describe('signals (hardening case 7)', () => {
 
   it.for(['SIGKILL', 'SIGSTOP', 'SIGTERM'])('case 7: %s as the reload signal is refused at start with ERR_RELOAD_INVALID_OPTION', async (signal) => {
     const fixture = startProcess(app, { env: { SIGNAL: signal } })
-    expect(await exited(fixture)).toEqual({ code: 1, signal: null })
+    expect(await fixture.exited()).toEqual({ code: 1, signal: null })
     expect(fixture.output).toMatch(new RegExp(`ReloadError: signal option should be .*, instead got '${signal}'`))
     expect(fixture.output).toMatch(/code: 'ERR_RELOAD_INVALID_OPTION'/)
     expect(fixture.output).not.toMatch(/listening on/)

@@ -21,10 +21,12 @@ export interface RequestOptions {
   headers?: Record<string, string>
   /** Certificate authority for an `https:` URL (the test certificate). */
   ca?: string | Buffer
+  /** A unix socket to send the request on; the URL then gives only the path. */
+  socketPath?: string
 }
 
 /** GET `url` (http or https) once; resolves with the outcome whatever happens, within `timeout`. */
-export function request (url: string, { agent, timeout = 10_000, headers = {}, ca }: RequestOptions = {}): Promise<Outcome> {
+export function request (url: string, { agent, timeout = 10_000, headers = {}, ca, socketPath }: RequestOptions = {}): Promise<Outcome> {
   const start = Date.now()
   return new Promise((resolve) => {
     let settled = false
@@ -46,7 +48,7 @@ export function request (url: string, { agent, timeout = 10_000, headers = {}, c
     }
     const req = url.startsWith('https:')
       ? https.get(url, { agent: agent ?? false, headers, ...(ca !== undefined && { ca }) }, onResponse)
-      : http.get(url, { agent: agent ?? false, headers }, onResponse)
+      : http.get(url, { agent: agent ?? false, headers, ...(socketPath !== undefined && { socketPath }) }, onResponse)
     req.on('error', (err: NodeJS.ErrnoException) => done({ error: err.code ?? err.message }))
     const timer = setTimeout(() => { req.destroy(); done({ error: 'TIMEOUT' }) }, timeout)
   })
@@ -76,18 +78,19 @@ export class Load {
   #loops: Array<Promise<void>> = []
   #waiters = new Set<() => void>()
 
-  constructor (readonly url: string, readonly options: { connections?: number, slowEvery?: number, slow?: number, ca?: string | Buffer } = {}) {
+  /** `url` is the server's (`http://localhost` with `socketPath` for a unix socket). */
+  constructor (readonly url: string, readonly options: { connections?: number, slowEvery?: number, slow?: number, ca?: string | Buffer, socketPath?: string } = {}) {
     this.#agent = keepAliveAgent(url, { maxSockets: options.connections ?? 8, ...(options.ca !== undefined && { ca: options.ca }) })
   }
 
   start (): this {
     this.#running = true
-    const { connections = 8, slowEvery = 5, slow = 0.05, ca } = this.options
+    const { connections = 8, slowEvery = 5, slow = 0.05, ca, socketPath } = this.options
     for (let c = 0; c < connections; c++) {
       this.#loops.push((async () => {
         for (let i = c; this.#running; i++) {
           const sleep = i % slowEvery === 0 ? slow : 0
-          this.outcomes.push(await request(`${this.url}/?sleep=${sleep}`, { agent: this.#agent, ...(ca !== undefined && { ca }) }))
+          this.outcomes.push(await request(`${this.url}/?sleep=${sleep}`, { agent: this.#agent, ...(ca !== undefined && { ca }), ...(socketPath !== undefined && { socketPath }) }))
           for (const wake of this.#waiters) wake()
         }
       })())

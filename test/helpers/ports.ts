@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
+import { which } from './capabilities.js'
+import { startProcess, type Fixture } from './process.js'
 
 /**
  * A port for a server that must be told a port number (no port 0): below the kernel's ephemeral range,
@@ -17,5 +19,20 @@ export async function portBelowEphemeralRange (host = '127.0.0.1'): Promise<numb
       probe.listen(port, host, () => probe.close(() => resolve(true)))
     })
     if (free) return port
+  }
+}
+
+/**
+ * `systemd-socket-activate -l 127.0.0.1:<port> <args(port)>`: it binds the port itself and takes no port
+ * 0, so it gets one below the ephemeral range, and another when a program outside the tests took it first.
+ */
+export async function socketActivate (args: (port: number) => string[]): Promise<{ fixture: Fixture, port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await portBelowEphemeralRange()
+    const fixture = startProcess('', { command: which('systemd-socket-activate') as string, args: ['-l', `127.0.0.1:${port}`, ...args(port)] })
+    const { match } = await fixture.waitFor(new RegExp(`Listening on 127\\.0\\.0\\.1:${port} as 3|Address already in use`))
+    if (!match[0].includes('in use')) return { fixture, port }
+    if (attempt === 5) throw new Error(`no free port below the ephemeral range after 5 attempts:\n${fixture.output}`)
+    await fixture.close()
   }
 }

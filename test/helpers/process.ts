@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, dirname, extname, join } from 'node:path'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { request, type Outcome, type RequestOptions } from './http.js'
@@ -116,6 +116,15 @@ export class Fixture {
   }
 
   /** Resolves once `pid` no longer exists. */
+  /** Waits for the first process to exit; throws after `timeout` ms with its output. */
+  async exited (timeout = 10_000): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`pid ${this.child.pid} still runs after ${timeout} ms; output:\n${this.output}`)), timeout)
+    })
+    try { return await Promise.race([this.exit, late]) } finally { clearTimeout(timer) }
+  }
+
   async gone (pid: number, timeout = 15_000): Promise<void> {
     // A process that exits emits nothing the test can listen to (only its parent sees it): poll.
     await until(() => !isAlive(pid), () => `pid ${pid} is gone; output:\n${this.output}`, { timeout, every: 25 })
@@ -203,4 +212,23 @@ export async function closeAll (): Promise<void> {
   fixtures.clear()
   for (const dir of folders) rmSync(dir, { recursive: true, force: true })
   folders.clear()
+}
+
+let copies = 0
+
+/**
+ * A copy of `script` (from the repository root) beside it, so it resolves the same packages, under a name
+ * unique to this test, that the test rewrites between generations. `remove()` it in `finally`.
+ */
+export function copyOf (script: string): { path: string, write: (edit: (source: string) => string) => void, remove: () => void } {
+  const original = join(root, script)
+  const ext = extname(original)
+  const path = join(dirname(original), `.copy-${basename(original, ext)}-${process.pid}-${++copies}${ext}`)
+  copyFileSync(original, path)
+  const source = readFileSync(original, 'utf8')
+  return {
+    path,
+    write: (edit) => writeFileSync(path, edit(source)),
+    remove: () => rmSync(path, { force: true })
+  }
 }
