@@ -35,6 +35,8 @@ describe('signals (hardening case 7)', () => {
     // How many had been sent when generation 2 was spawned, and when it was ready.
     let startedAt = -1
     let readyAt = -1
+    const answer = new RegExp(`^reload\\[${pid}\\]: (warn: )?SIGHUP (received|ignored)`)
+    let heard = 0
     for (; sent < 50; sent++) {
       try {
         process.kill(-pid, 'SIGHUP')
@@ -45,8 +47,12 @@ describe('signals (hardening case 7)', () => {
       }
       if (startedAt < 0 && /starting generation 2/.test(fixture.output)) startedAt = sent
       if (readyAt < 0 && /generation 2 ready/.test(fixture.output)) readyAt = sent
-      // Paced, so the storm spans the start of generation 2 (signals of one kind sent at once merge into one).
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      // The next one only once generation 1 has answered this one (signals of one kind sent before it
+      // handles them merge into one), or has exited.
+      const answered = fixture.waitFor(answer, { from: heard, timeout: 10_000 }).then(({ index }) => index + 1)
+      const next = await Promise.race([answered, fixture.exit.then(() => undefined)])
+      if (next === undefined) { sent++; break }
+      heard = next
     }
     const next = await fixture.ready(2)
     const first = await fixture.exited()
