@@ -58,7 +58,10 @@ describe('hygiene across many handovers', () => {
 
   it('after 50 handovers the app\'s children see no LISTEN_*/RELOAD_* variable and no socket, and the newest generation has as many fds as the first', async () => {
     const { fixture, url, pid } = await startServer(app)
-    const firstFds = fdsOf(pid)
+    // A file a process has open for a moment (Node reads the CA certificates at some point) is no leak:
+    // sockets, pipes and event loop fds are what a handover could leave behind.
+    const lasting = (fds: string[]): string[] => fds.filter((fd) => !/^\d+ \/(?!dev\/null)/.test(fd))
+    const firstFds = lasting(fdsOf(pid))
     const load = track(new Load(url, { connections: 4 }).start())
     const pids = [pid]
     for (let n = 2; n <= 51; n++) {
@@ -70,8 +73,8 @@ describe('hygiene across many handovers', () => {
     const outcomes = await load.stop()
     for (const old of pids.slice(0, -1)) await fixture.gone(old)
     // The load's sockets close on the server's side a moment after the client's; then the count settles.
-    const settled = await until(() => fdsOf(newest).length === firstFds.length, () => `pid ${newest} has ${firstFds.length} fds like pid ${pid}:\n` +
-      `first:  ${firstFds.join(', ')}\nnewest: ${fdsOf(newest).join(', ')}`, { timeout: 5000 }).then(() => fdsOf(newest))
+    const settled = await until(() => lasting(fdsOf(newest)).length === firstFds.length, () => `pid ${newest} has ${firstFds.length} fds like pid ${pid}:\n` +
+      `first:  ${firstFds.join(', ')}\nnewest: ${lasting(fdsOf(newest)).join(', ')}`, { timeout: 5000 }).then(() => lasting(fdsOf(newest)))
     expect(settled.length).toBe(firstFds.length)
     // What each fd is, not its number or inode: `socket:`, `pipe:`, `anon_inode:[eventfd]`, `/dev/null`.
     const kinds = (fds: string[]): string[] => fds.map((fd) => fd.split(' ')[1]?.replace(/\[\d+\]$/, '') ?? fd).sort()

@@ -376,8 +376,10 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     if (!this.#options.exit) for (const uninstall of this.#uninstall.splice(0)) uninstall()
     this.emit('exit', { code, cut })
     this.#log.info({ code }, 'exiting')
-    this.#upgrader.letGo()
+    // With exit: true the kernel closes the link when this process is really gone, so the next generation
+    // never starts a third one while this one still runs its exit handlers.
     if (this.#options.exit) process.exit(code)
+    this.#upgrader.letGo()
   }
 
   // Only the last generation removes the socket paths and the pid file: at a handover they are the next one's.
