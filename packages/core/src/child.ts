@@ -18,7 +18,11 @@ export interface SpawnOptions {
   /** Aborting stops the child and rejects with `ERR_RELOAD_ABORTED`. */
   signal: AbortSignal
   /** Told the child's pid as soon as it exists, and which start this is (more than 1 after a hangup). */
-  onSpawn?: (pid: number, attempt: number) => void
+  onSpawn?: (pid: number, attempt: number, child: ChildProcess) => void
+  /** What to run and with which environment; this same program, as it was started, when not given. */
+  command?: { file: string, args: string[], env: NodeJS.ProcessEnv, stdin: 'inherit' | 'ignore' }
+  /** Names the new process in messages: `new generation` unless given. */
+  what?: string
 }
 
 /** A new generation that said it is ready, and the link its parent keeps to it until the parent exits. */
@@ -54,10 +58,10 @@ function stop (child: ChildProcess, killAfter: number): void {
   later(killAfter, () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
 }
 
-function spawnFailed (err: unknown): ReloadError {
+function spawnFailed (err: unknown, file: string): ReloadError {
   const message = err instanceof Error ? err.message : String(err)
   return new ReloadError('ERR_RELOAD_SPAWN_FAILED',
-    `could not start the new generation (${message}); check that /bin/sh and ${process.execPath} exist and the working directory is there`,
+    `could not start the new generation (${message}); check that /bin/sh and ${file} exist and the working directory is there`,
     { cause: err })
 }
 
@@ -88,14 +92,14 @@ class HangupBeforeStart extends Error {
 
 function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
   const readyFd = LISTEN_FDS_START + options.fds.length
-  const env = { ...process.env, ...listenEnv(options.names, readyFd, options.generation) }
+  const command = options.command ?? { file: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)], env: process.env, stdin: 'inherit' }
+  const env = { ...command.env, ...listenEnv(options.names, readyFd, options.generation) }
   Reflect.deleteProperty(env, 'LISTEN_PID')
-  const argv = [...process.execArgv, ...process.argv.slice(1)]
-  debug('spawn %s %o fds=%o', process.execPath, argv, options.fds)
+  debug('spawn %s %o fds=%o', command.file, command.args, options.fds)
   let child: ChildProcess
   try {
-    child = spawn('/bin/sh', ['-c', withOwnPid, process.execPath, ...argv], {
-      stdio: ['inherit', 'inherit', 'inherit', ...options.fds, 'pipe'],
+    child = spawn('/bin/sh', ['-c', withOwnPid, command.file, ...command.args], {
+      stdio: [command.stdin, 'inherit', 'inherit', ...options.fds, 'pipe'],
       env,
       cwd: options.cwd,
       // Its own session and process group: a SIGHUP to the whole group (a terminal hangup, kill -HUP -PGID)
@@ -104,10 +108,11 @@ function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
       detached: true
     })
   } catch (err) {
-    return Promise.reject(spawnFailed(err))
+    return Promise.reject(spawnFailed(err, command.file))
   }
-  if (child.pid !== undefined) options.onSpawn?.(child.pid, attempt)
+  if (child.pid !== undefined) options.onSpawn?.(child.pid, attempt, child)
   const pipe = child.stdio[readyFd] as Socket | null | undefined
+  const what = options.what ?? 'new generation'
   return new Promise((resolve, reject) => {
     let buffer = ''
     const finish = (err?: Error): void => {
@@ -134,21 +139,21 @@ function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
         if (line === 'READY=1') { finish(); return }
         if (line.startsWith('ERROR=')) {
           finish(new ReloadError('ERR_RELOAD_CHILD_FAILED',
-            `new generation (pid ${child.pid}) failed before it was ready: ${line.slice(6)}; fix it and reload again`))
+            `${what} (pid ${child.pid}) failed before it was ready: ${line.slice(6)}; fix it and reload again`))
           return
         }
       }
     }
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
       const error = new ReloadError('ERR_RELOAD_CHILD_EXITED',
-        `new generation (pid ${child.pid}) exited with ${signal ?? `code ${code}`} before it was ready; ` +
+        `${what} (pid ${child.pid}) exited with ${signal ?? `code ${code}`} before it was ready; ` +
         'see its output above, fix it and reload again')
       finish(signal === 'SIGHUP' ? new HangupBeforeStart(error) : error)
     }
-    const onError = (err: Error): void => { finish(spawnFailed(err)) }
+    const onError = (err: Error): void => { finish(spawnFailed(err, command.file)) }
     const timer = later(options.readyTimeout, () => {
       finish(new ReloadError('ERR_RELOAD_READY_TIMEOUT',
-        `new generation (pid ${child.pid}) was not ready within readyTimeout (${options.readyTimeout} ms); ` +
+        `${what} (pid ${child.pid}) was not ready within readyTimeout (${options.readyTimeout} ms); ` +
         'it must listen (or call ready()) in time: raise readyTimeout or find what blocks its start-up'))
     }, { keepAlive: true })
     const onAbort = (): void => {

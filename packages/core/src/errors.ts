@@ -13,6 +13,12 @@ export type ReloadErrorCode =
   | 'ERR_RELOAD_NODE_INTERNALS'
   | 'ERR_RELOAD_SOCKET_PATH'
   | 'ERR_RELOAD_PID_FILE'
+  | 'ERR_RELOAD_MANAGED'
+  | 'ERR_RELOAD_USAGE'
+  | 'ERR_RELOAD_LISTEN'
+  | 'ERR_RELOAD_ROLL_FAILED'
+  | 'ERR_RELOAD_NO_KEEPER'
+  | 'ERR_RELOAD_CONTROL'
 
 /**
  * The one error class of reload. `code` is stable across releases; `message` says what happened and

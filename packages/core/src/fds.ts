@@ -22,6 +22,8 @@ export interface Inheritance {
   /** The socket on which this generation tells its parent it is ready, when it has a parent. */
   readyFd: number | undefined
   generation: number
+  /** The pid of the `reload run` keeper that started this process as one of its workers. */
+  keeper: number | undefined
 }
 
 /** systemd hands over fds starting at 3 (`SD_LISTEN_FDS_START`). */
@@ -56,7 +58,7 @@ export function decodeName (name: string): FdAddress | undefined {
 /** More than any real handover passes; a larger LISTEN_FDS is a mistake, not a list of fds to touch. */
 export const MAX_LISTEN_FDS = 1024
 
-const ourVars = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION'] as const
+const ourVars = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION', 'RELOAD_KEEPER'] as const
 
 /**
  * Reads the listeners this process was given (`sd_listen_fds(3)` semantics), keeps those that are
@@ -65,7 +67,7 @@ const ourVars = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD'
  */
 export function takeInheritance (env: NodeJS.ProcessEnv = process.env, pid = process.pid): Inheritance {
   const read = readInheritance(env, pid)
-  const { fds, warnings } = verify(read.fds)
+  const { fds, warnings } = verify(read.fds, read.keeper !== undefined)
   return { ...read, fds, warnings: [...read.warnings, ...warnings] }
 }
 
@@ -73,7 +75,7 @@ export function takeInheritance (env: NodeJS.ProcessEnv = process.env, pid = pro
 export function readInheritance (env: NodeJS.ProcessEnv, pid: number): Inheritance {
   const vars = Object.fromEntries(ourVars.map((name) => [name, env[name]]))
   for (const name of ourVars) Reflect.deleteProperty(env, name)
-  const none: Inheritance = { fds: [], warnings: [], readyFd: undefined, generation: 1 }
+  const none: Inheritance = { fds: [], warnings: [], readyFd: undefined, generation: 1, keeper: undefined }
   if (vars.LISTEN_PID === undefined && vars.LISTEN_FDS === undefined) return none
   if (vars.LISTEN_PID !== String(pid)) {
     debug('ignoring LISTEN_FDS=%s: LISTEN_PID=%s is not this process (%d)', vars.LISTEN_FDS, vars.LISTEN_PID, pid)
@@ -90,7 +92,9 @@ export function readInheritance (env: NodeJS.ProcessEnv, pid: number): Inheritan
   const fds = names.map((name, i) => ({ fd: LISTEN_FDS_START + i, name, address: decodeName(name), claimed: false }))
   const readyFd = vars.RELOAD_READY_FD === undefined ? undefined : Number(vars.RELOAD_READY_FD)
   const generation = Number(vars.RELOAD_GENERATION ?? 1)
+  const keeper = Number(vars.RELOAD_KEEPER)
   return {
+    keeper: Number.isSafeInteger(keeper) && keeper > 1 ? keeper : undefined,
     fds,
     warnings: [],
     readyFd: Number.isSafeInteger(readyFd) && (readyFd as number) > 2 ? readyFd : undefined,
@@ -117,11 +121,11 @@ function describe (fact: FdFact): string {
 }
 
 /**
- * Keeps only the fds that are listening sockets, so that reload never listens on, or later closes, an fd
+ * Keeps only the fds that are listening sockets (or, `fromKeeper`, bound ones a keeper names), so that reload never listens on, or later closes, an fd
  * that is not one (a file, a missing fd, Node's own event loop fd under a too-large LISTEN_FDS). Where the
  * kernel tells a socket's address, that address wins over its name.
  */
-export function verify (given: InheritedFd[]): { fds: InheritedFd[], warnings: string[] } {
+export function verify (given: InheritedFd[], fromKeeper = false): { fds: InheritedFd[], warnings: string[] } {
   const facts = inspectFds(given.map((f) => f.fd))
   const fds: InheritedFd[] = []
   const warnings: string[] = []
@@ -138,12 +142,14 @@ export function verify (given: InheritedFd[]): { fds: InheritedFd[], warnings: s
       warnings.push(`${what} is ${fact.detail}: ${fix}`)
       continue
     }
-    if ((fact.kind === 'tcp' || fact.kind === 'unix') && !fact.listening) {
+    if ((fact.kind === 'tcp' || fact.kind === 'unix') && !fact.listening && !fact.bound) {
       warnings.push(`${what} is a ${fact.kind} socket that does not listen (${describe(fact)}): ignored; pass listening sockets only`)
       continue
     }
     if (fact.kind === 'other socket') {
-      if (fact.known) {
+      // A TCP socket that is bound but listens not yet is in none of the kernel's tables: `reload run`
+      // hands such sockets to its first workers, under names that say their address.
+      if (fact.known && !(fromKeeper && fd.address?.kind === 'tcp')) {
         warnings.push(`${what} is neither a TCP nor a unix stream socket: ignored; reload hands over TCP and unix listeners`)
         continue
       }

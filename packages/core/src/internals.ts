@@ -1,5 +1,6 @@
 import http from 'node:http'
 import net from 'node:net'
+import util from 'node:util'
 import { ReloadError } from './errors.js'
 
 // Every Node.js internal reload relies on lives here, and `checkInternals()` proves each one at start-up.
@@ -58,6 +59,41 @@ export function keepIdleOnClose (server: net.Server): () => void {
   if (typeof Reflect.get(server, 'closeIdleConnections') !== 'function') return () => {}
   Object.defineProperty(server, 'closeIdleConnections', { configurable: true, writable: true, value: () => {} })
   return () => { Reflect.deleteProperty(server, 'closeIdleConnections') }
+}
+
+/** A bound socket no process listens on yet, held by `reload run`'s keeper for its whole life. */
+export interface BoundSocket {
+  fd: number
+  /** The port bound (the one the kernel chose, for port 0); -1 for a unix socket. */
+  port: number
+  close: () => void
+}
+
+interface ServerHandle { fd: number, close: () => void, getsockname?: (out: { port?: number }) => number }
+type CreateServerHandle = (address: string, port: number, addressType: number, fd?: number, flags?: number) => ServerHandle | number
+
+/**
+ * Binds `host:port` (addressType 4 or 6), or the unix socket `path` (port -1), without listening, so no
+ * connection is accepted here: the keeper's workers listen on it. Node's own `cluster` primary binds its
+ * shared handles with this very function (`net._createServerHandle`). Throws an `Error` with the errno's
+ * `code` when the bind fails.
+ */
+export function bindSocket (address: string, port: number, addressType: 4 | 6 | -1): BoundSocket {
+  const create = Reflect.get(net, '_createServerHandle') as CreateServerHandle | undefined
+  if (typeof create !== 'function') fail('net._createServerHandle, with which the keeper binds without accepting')
+  const handle = create(address, port, addressType)
+  if (typeof handle === 'number') {
+    const code = util.getSystemErrorName(handle)
+    throw Object.assign(new Error(`${code}: cannot bind ${port === -1 ? address : `${address}:${port}`}`), { code, errno: handle })
+  }
+  if (typeof handle.fd !== 'number' || handle.fd < 0) fail('the fd of a bound server handle (handle.fd)')
+  let bound = port
+  if (port !== -1) {
+    const out: { port?: number } = {}
+    if (typeof handle.getsockname !== 'function' || handle.getsockname(out) !== 0 || typeof out.port !== 'number') fail('how a bound TCP handle tells its port (handle.getsockname)')
+    bound = out.port
+  }
+  return { fd: handle.fd, port: bound, close: () => handle.close() }
 }
 
 function fail (what: string): never {

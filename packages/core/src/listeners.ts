@@ -88,8 +88,13 @@ export class Listeners {
   readonly #onError: (err: Error, server: Server) => void
   readonly #onClosed: (binding: Binding) => void
   readonly #onStale: (path: string) => void
+  readonly #byPortAlone: boolean
 
-  constructor (inherited: InheritedFd[], hooks: {
+  /**
+   * With `byPortAlone` (a keeper's worker), a TCP `listen()` whose host matches no inherited listener takes
+   * the one listener on that port: where to listen is the operator's `--listen`, not the app's default host.
+   */
+  constructor (inherited: InheritedFd[], match: { byPortAlone: boolean }, hooks: {
     settled: () => void
     error: (err: Error, server: Server) => void
     closed: (binding: Binding) => void
@@ -101,6 +106,7 @@ export class Listeners {
     this.#onError = hooks.error
     this.#onClosed = hooks.closed
     this.#onStale = hooks.stale
+    this.#byPortAlone = match.byPortAlone
   }
 
   get bindings (): Binding[] { return [...this.#bindings] }
@@ -206,9 +212,15 @@ export class Listeners {
   #claim (target: Target, fdName: string | undefined): InheritedFd | undefined {
     const free = this.#inherited.filter((fd) => !fd.claimed)
     const fd = (fdName === undefined ? undefined : free.find((f) => f.name === fdName)) ??
-      free.find((f) => matches(f.address, target)) ?? free.find((f) => f.address === undefined)
+      free.find((f) => matches(f.address, target)) ?? this.#samePort(free, target) ?? free.find((f) => f.address === undefined)
     if (fd !== undefined) fd.claimed = true
     return fd
+  }
+
+  #samePort (free: InheritedFd[], target: Target): InheritedFd | undefined {
+    if (!this.#byPortAlone || target.kind !== 'tcp' || target.port === 0) return undefined
+    const found = free.filter((f) => f.address?.kind === 'tcp' && f.address.port === target.port)
+    return found.length === 1 ? found[0] : undefined
   }
 
   // A failure here happens inside the 'listening' event: it becomes the server's 'error', as a failed

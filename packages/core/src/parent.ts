@@ -12,6 +12,8 @@ export class ParentLink {
   readonly #socket: Socket | undefined
   readonly #exited: Promise<void>
   #markExited: () => void = () => {}
+  /** Answers a question line from the parent (a `reload run` keeper asks `STATUS`), or undefined to say nothing. */
+  answer: (question: string) => string | undefined = () => undefined
 
   constructor (fd: number | undefined) {
     this.#exited = new Promise((resolve) => { this.#markExited = resolve })
@@ -22,8 +24,20 @@ export class ParentLink {
     }
     this.pid = process.ppid
     this.#socket.on('close', () => this.#gone())
-    // The parent never writes: reading only notices its end closing. The link must not keep us alive.
-    this.#socket.resume()
+    // A parent generation never writes: reading notices its end closing. A keeper also asks questions,
+    // one per line. The link must not keep us alive.
+    let buffer = ''
+    this.#socket.setEncoding('utf8')
+    this.#socket.on('data', (chunk: string) => {
+      buffer += chunk
+      let end: number
+      while ((end = buffer.indexOf('\n')) !== -1) {
+        const reply = this.answer(buffer.slice(0, end))
+        buffer = buffer.slice(end + 1)
+        if (reply !== undefined) this.#write(reply, false).catch(() => {})
+      }
+      if (buffer.length > 4096) buffer = ''
+    })
     this.#socket.unref()
   }
 

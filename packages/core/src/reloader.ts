@@ -44,6 +44,11 @@ export interface ReloadEvents {
 export class Reloader extends EventEmitter<ReloadEvents> {
   /** 1 for a process started by hand, n + 1 for the one generation n started. */
   readonly generation: number
+  /**
+   * The pid of the `reload run` keeper this process is a worker of. The keeper holds the listeners and
+   * replaces workers itself, so a worker never starts a generation: its reload signal goes to the keeper.
+   */
+  readonly keeper: number | undefined
   readonly #upgrader: Upgrader
   readonly #listeners: Listeners
   readonly #servers: Servers
@@ -70,11 +75,22 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     this.#log = toLogger(this.#options.logger ?? stderrLogger)
     const inheritance = takeInheritance()
     this.generation = inheritance.generation
+    this.keeper = inheritance.keeper
     const parent = new ParentLink(inheritance.readyFd)
     if (parent.pid !== undefined) {
       const pid = parent.pid
-      parent.waitForExit().then(() => this.emit('parentExit', { pid }), this.#fatal)
+      parent.waitForExit().then(() => {
+        this.emit('parentExit', { pid })
+        // A worker whose keeper died must not live on: it would hold the port against the keeper's restart.
+        if (this.keeper !== undefined && this.#started && !this.isDraining) {
+          this.#log.warn({ keeper: pid }, `the keeper (pid ${pid}) is gone: this worker drains and exits`)
+          this.#retire('shutdown').catch(this.#fatal)
+        }
+      }, this.#fatal)
     }
+    parent.answer = (question) => question === 'STATUS'
+      ? `STATUS requests=${this.requests} connections=${this.connections} state=${this.state}`
+      : undefined
     this.#upgrader = new Upgrader(parent, {
       generation: this.generation,
       readyTimeout: () => this.#options.readyTimeout,
@@ -83,7 +99,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       cwd: () => this.#options.cwd ?? this.#cwd,
       log: () => this.#log
     })
-    this.#listeners = new Listeners(inheritance.fds, {
+    this.#listeners = new Listeners(inheritance.fds, { byPortAlone: this.keeper !== undefined }, {
       settled: () => this.#onListened(),
       error: (err, server) => this.#onListenError(err, server),
       // Node removes a socket path when its server closes; reload's rename keeps it, so a close that
@@ -145,6 +161,9 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     return this.#servers.attach(server, { optional: options.optional === true, idleGrace: this.#options.idleGrace })
   }
 
+  /** Whether `server` is attached (its `listen()` takes inherited listeners, its ledger drains it). */
+  isAttached (server: Server): boolean { return this.#servers.original(server) !== undefined }
+
   /** `server.listen(...)` with `server.listen`'s call shapes, taking an inherited listener where one matches. Returns `server`. */
   listen<S extends Server>(server: S, port?: number, hostname?: string, backlog?: number, listeningListener?: () => void): S
   listen<S extends Server>(server: S, port?: number, hostname?: string, listeningListener?: () => void): S
@@ -170,7 +189,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     if (this.state !== 'starting') return
     // The pid file must never name a dead process while a live one serves: a generation that cannot
     // write it does not serve. At a handover the old one, still named there, serves on.
-    if (this.#options.pidFile !== undefined) {
+    if (this.#options.pidFile !== undefined && this.keeper === undefined) {
       try {
         writePidFile(this.#options.pidFile)
       } catch (err) {
@@ -196,6 +215,10 @@ export class Reloader extends EventEmitter<ReloadEvents> {
    * this generation goes on serving as before.
    */
   async upgrade (): Promise<UpgradeResult> {
+    if (this.keeper !== undefined) {
+      throw new ReloadError('ERR_RELOAD_MANAGED', `this process is a worker of the reload run keeper (pid ${this.keeper}), which replaces its workers itself; ` +
+        `reload with \`reload reload\` or \`kill -HUP ${this.keeper}\``)
+    }
     const refused = this.#upgrader.refusal()
     if (refused !== undefined) throw refused
     const handed = this.#listeners.bindings.filter((b) => b.fd >= 0)
@@ -253,18 +276,24 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   #start (): void {
     if (this.#started) return
     this.#started = true
+    const keeper = this.keeper
     const refusals: Record<string, string> = {
       ERR_RELOAD_NOT_READY: 'this generation is not ready yet',
       ERR_RELOAD_IN_PROGRESS: 'a handover is already in progress'
     }
     const signals = installSignals(this.#options.signal, this.#options.shutdownSignals, {
       refusal: () => {
+        if (keeper !== undefined) return undefined
         const refused = this.#upgrader.refusal()
         if (refused === undefined) return undefined
         if (refused.code !== 'ERR_RELOAD_DRAINING') return refusals[refused.code] ?? refused.message
         return this.state === 'stopped' ? 'this generation is exiting' : 'this generation is draining; signal the one that serves now'
       },
-      upgrade: () => { this.upgrade().catch(() => {}) },
+      upgrade: () => {
+        if (keeper === undefined) { this.upgrade().catch(() => {}); return }
+        this.#log.info({ keeper }, `passing it on to the keeper (pid ${keeper}), which replaces its workers`)
+        try { process.kill(keeper, 'SIGHUP') } catch (err) { this.#log.warn({ keeper }, `could not signal the keeper: ${(err as Error).message}`) }
+      },
       isRetiring: () => this.#retiring !== undefined,
       shutdown: () => { this.#retire('shutdown').catch(this.#fatal) },
       force: () => this.#force.abort()
@@ -349,7 +378,9 @@ export class Reloader extends EventEmitter<ReloadEvents> {
 
   async #drainAndExit (reason: DrainReason): Promise<void> {
     // A new generation stopped before it was ready shares its unix paths with the one that serves.
-    const wasLast = reason === 'shutdown' && (this.#upgrader.wasReady || !this.hasParent)
+    // Under a keeper, the keeper owns the socket paths and the pid file, and its workers never wait for a
+    // load balancer: the socket stays open through them all.
+    const wasLast = reason === 'shutdown' && this.keeper === undefined && (this.#upgrader.wasReady || !this.hasParent)
     if (reason === 'shutdown') this.#upgrader.retire()
     if (reason === 'shutdown' && this.parentPid !== undefined) this.#upgrader.parent.stopping().catch(this.#fatal)
     const wayBack = reason === 'upgrade' ? this.#wayBack : undefined

@@ -5,8 +5,8 @@ import { SocketAddress } from 'node:net'
 export type FdFact =
   | { kind: 'missing', detail: string }
   | { kind: 'not a socket', detail: string }
-  | { kind: 'tcp', host: string, port: number, listening: boolean }
-  | { kind: 'unix', path: string | undefined, listening: boolean }
+  | { kind: 'tcp', host: string, port: number, listening: boolean, bound: boolean }
+  | { kind: 'unix', path: string | undefined, listening: boolean, bound: boolean }
   /** A socket, but of a family we do not hand over (UDP, netlink), or one this platform cannot describe. */
   | { kind: 'other socket', known: boolean }
 
@@ -42,7 +42,10 @@ function linuxTables (): Tables | undefined {
       const [host, port] = (f[1] ?? '').split(':')
       const inode = Number(f[9])
       if (host === undefined || port === undefined || !Number.isSafeInteger(inode) || inode === 0) continue
-      byInode.set(inode, { kind: 'tcp', host: decode(host), port: parseInt(port, 16), listening: f[3] === '0A' })
+      const portNumber = parseInt(port, 16)
+      // Bound and never connected (TCP_CLOSE with a port): what `reload run` hands its first worker, whose
+      // listen() makes it listen.
+      byInode.set(inode, { kind: 'tcp', host: decode(host), port: portNumber, listening: f[3] === '0A', bound: f[3] === '07' && portNumber !== 0 })
     }
   }
   for (const line of readTable('/proc/self/net/unix')) {
@@ -51,7 +54,8 @@ function linuxTables (): Tables | undefined {
     if (!Number.isSafeInteger(inode) || inode === 0) continue
     const path = f.slice(7).join(' ')
     // __SO_ACCEPTCON: the socket listens.
-    byInode.set(inode, { kind: 'unix', path: path === '' ? undefined : path.replace(/^@/, '\0'), listening: (parseInt(f[3] ?? '0', 16) & 0x10000) !== 0 })
+    const listening = (parseInt(f[3] ?? '0', 16) & 0x10000) !== 0
+    byInode.set(inode, { kind: 'unix', path: path === '' ? undefined : path.replace(/^@/, '\0'), listening, bound: !listening && f[5] === '01' && path !== '' && f[4] === '0001' })
   }
   return byInode.size > 0 ? { byInode } : undefined
 }

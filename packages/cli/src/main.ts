@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { checkInternals, ReloadError, removePidFile, removeSocket, stderrLogger, writePidFile, type Logger } from '@reload/core/keeper'
+import { parseArgs, usage, type RunOptions } from './args.js'
+import { ask, controlDir, findKeeper, serveControl } from './control.js'
+import { Keeper, type KeeperStatus } from './keeper.js'
+import { holdListeners, type Held } from './listen.js'
+
+/** Runs the `reload` command line; resolves with the exit code (undefined: the process exits on its own). */
+export async function main (argv: string[]): Promise<number | undefined> {
+  try {
+    const command = parseArgs(argv)
+    switch (command.name) {
+      case 'help': process.stdout.write(usage); return 0
+      case 'version': process.stdout.write(`${version()}\n`); return 0
+      case 'run': return await run(command.options)
+      case 'status': return await status(await findKeeper(command.target), command.json)
+      case 'reload': return await reload(await findKeeper(command.target), command.wait, command.timeout)
+    }
+  } catch (err) {
+    if (err instanceof ReloadError) {
+      process.stderr.write(`reload: ${err.message} (${err.code})\n`)
+      return err.code === 'ERR_RELOAD_USAGE' ? 2 : 1
+    }
+    throw err
+  }
+}
+
+function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+async function run (options: RunOptions): Promise<number | undefined> {
+  checkInternals()
+  const log: Logger = stderrLogger
+  // A terminal that hung up fails every write to it; the keeper must outlive its terminal.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+  const { held, warnings } = await holdListeners(options.listen)
+  for (const warning of warnings) log.warn({}, warning)
+  if (held.length === 0) {
+    throw new ReloadError('ERR_RELOAD_USAGE', 'reload run has nothing to listen on: give --listen ADDR (PORT, HOST:PORT, unix:/path), or start it under systemd socket activation')
+  }
+  const keeper = new Keeper(options, held, log)
+  const controlPath = options.control ?? join(controlDir(true), `${process.pid}.sock`)
+  let ready = false
+  const finish = (code: number): void => {
+    cleanup(held, controlPath, options.pidFile)
+    log.info({ code }, 'keeper exits')
+    process.exit(code)
+  }
+  const onStop = (signal: NodeJS.Signals): void => { keeper.shutdown(signal).then(finish, () => finish(1)) }
+  process.on('SIGTERM', onStop)
+  process.on('SIGINT', onStop)
+  process.on('SIGHUP', () => {
+    if (!ready) { log.warn({}, 'SIGHUP ignored: the workers are still starting'); return }
+    log.info({}, 'SIGHUP received')
+    keeper.reload().catch(() => {})
+  })
+  const control = await serveControl(keeper, controlPath)
+  control.on('error', (err) => log.warn({}, `control socket: ${err.message}`))
+  if (options.pidFile !== undefined) {
+    try {
+      writePidFile(options.pidFile)
+    } catch (err) {
+      cleanup(held, controlPath, undefined)
+      throw new ReloadError('ERR_RELOAD_PID_FILE', `could not write the pid file ${options.pidFile} (${(err as Error).message}); make its folder writable by this user, or change --pid-file`)
+    }
+  }
+  log.info({ listening: held.map((h) => h.label).join(','), workers: options.workers, control: controlPath }, `keeper pid ${process.pid} starting ${options.command.join(' ')}`)
+  try {
+    await keeper.start()
+  } catch (err) {
+    if (keeper.isStopping) return undefined
+    log.error({ code: (err as ReloadError).code }, `the first workers did not start: ${(err as Error).message}`)
+    keeper.shutdown('start failure').then(() => finish(1), () => finish(1))
+    return undefined
+  }
+  ready = true
+  return undefined
+}
+
+function cleanup (held: Held[], controlPath: string, pidFile: string | undefined): void {
+  for (const h of held) h.close()
+  removeSocket(controlPath)
+  if (pidFile !== undefined) removePidFile(pidFile)
+}
+
+function seconds (ms: number): string {
+  const s = Math.round(ms / 1000)
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+  return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`
+}
+
+async function status (path: string, json: boolean): Promise<number> {
+  const reply = await ask(path, { command: 'status' }, 5000)
+  const s = reply.status as KeeperStatus
+  if (json) {
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`)
+    return 0
+  }
+  const lines = [`keeper pid ${s.pid}, up ${seconds(s.uptime)}, generation ${s.generation}${s.rolling ? ' (rolling)' : ''}, ${s.restarts} restarts, listening on ${s.listening.join(', ')}`]
+  for (const w of s.workers) {
+    const load = w.requests === undefined ? '' : `, ${w.requests} requests in flight, ${w.connections ?? 0} connections`
+    lines.push(`  worker ${w.slot}: pid ${w.pid}, generation ${w.generation}, ${w.state}, up ${seconds(w.uptime)}${load}`)
+  }
+  if (s.lastRoll !== undefined) lines.push(`  last reload: ${s.lastRoll.ok ? 'done' : 'FAILED'}: ${s.lastRoll.message}`)
+  process.stdout.write(`${lines.join('\n')}\n`)
+  return 0
+}
+
+async function reload (path: string, wait: boolean, timeout: number): Promise<number> {
+  const reply = await ask(path, { command: 'reload', wait }, timeout)
+  if (reply.ok !== true) {
+    process.stderr.write(`reload: ${String(reply.message)} (${String(reply.code)})\n`)
+    return 1
+  }
+  if (!wait) {
+    process.stdout.write('reload: started (`reload status` shows the workers; `reload reload --wait` waits for the result)\n')
+    return 0
+  }
+  const result = reply.result as { generation: number, pids: number[], ms: number }
+  process.stdout.write(`reload: generation ${result.generation} serves (pids ${result.pids.join(', ')}) after ${result.ms} ms\n`)
+  return 0
+}

@@ -1,0 +1,30 @@
+// `node --import @reload/core/register app.js`, or what `reload run` preloads into each worker: every
+// server of an app that knows nothing of reload is attached when it first listens, so it takes its
+// inherited listener and drains on SIGTERM. Node has no hook between a server and its listen(), so this
+// entry (and only it, on purpose, and only when loaded) wraps net.Server's listen.
+import net from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { reloader } from './reloader.js'
+
+const marker = Symbol.for('@reload/core/register')
+const proto = net.Server.prototype as net.Server & { [marker]?: true }
+
+// The app's own child processes inherit NODE_OPTIONS: they are not reload's to manage.
+const self = new Set([import.meta.url, fileURLToPath(import.meta.url)])
+const nodeOptions = process.env.NODE_OPTIONS
+if (nodeOptions !== undefined) {
+  const rest = nodeOptions.split(/\s+/).filter((option) => !self.has(option.replace(/^--import=/, ''))).join(' ')
+  if (rest === '') Reflect.deleteProperty(process.env, 'NODE_OPTIONS')
+  else process.env.NODE_OPTIONS = rest
+}
+
+if (proto[marker] !== true) {
+  const listen = proto.listen as (this: net.Server, ...args: unknown[]) => net.Server
+  Object.defineProperty(proto, marker, { value: true })
+  proto.listen = function (this: net.Server, ...args: unknown[]) {
+    const reload = reloader()
+    if (reload.isAttached(this) || reload.isDraining) return listen.apply(this, args)
+    reload.attach(this)
+    return (this.listen as (...args: unknown[]) => net.Server)(...args)
+  } as typeof proto.listen
+}
