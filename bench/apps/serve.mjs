@@ -18,10 +18,12 @@ export function wait (value) {
 /**
  * Prints the listening line, tells PM2 it is ready (`wait_ready`), and on SIGINT (PM2's stop signal)
  * closes the server and exits once it is closed. SIGTERM keeps Node's default: the process ends at once,
- * as most apps do, which is what a naive restart gets.
+ * as most apps do, which is what a naive restart gets. With BENCH_PLAIN=1 (the keeper part's "plain app")
+ * it only prints the line: no `ready` message, no SIGINT handler, an app that knows nothing of either.
  */
 export function served (address, close) {
   console.log(`listening on http://${host}:${address.port} (pid ${process.pid})`)
+  if (process.env.BENCH_PLAIN === '1') return
   process.send?.('ready')
   process.once('SIGINT', () => close(() => process.exit(0)))
 }

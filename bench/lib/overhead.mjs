@@ -11,10 +11,18 @@ import { quantile, ratioInterval, round, spread, verdict } from './stats.mjs'
 const autocannon = createRequire(import.meta.url)('autocannon')
 
 // autocannon keeps latencies in whole milliseconds; a hello-world's p99 is a few of them, so collect
-// each response's own (fractional) time instead.
-async function load (url, seconds, connections) {
+// each response's own (fractional) time instead. With `byPid`, each answer's `ospid:<pid>` is counted too
+// (the keeper part: how evenly workers share the load).
+export async function load (url, seconds, connections, { byPid = false } = {}) {
   const latencies = []
-  const instance = autocannon({ url, connections, duration: seconds })
+  const pids = {}
+  const count = (status, body) => {
+    const pid = typeof body === 'string' && body.startsWith('ospid:') ? body.slice(6) : '?'
+    pids[pid] = (pids[pid] ?? 0) + 1
+  }
+  const { pathname, search } = new URL(url)
+  const requests = byPid ? [{ method: 'GET', path: `${pathname}${search}`, onResponse: count }] : undefined
+  const instance = autocannon({ url, connections, duration: seconds, ...(requests !== undefined && { requests }) })
   instance.on('response', (client, statusCode, bytes, ms) => latencies.push(ms))
   const r = await instance
   return {
@@ -22,14 +30,16 @@ async function load (url, seconds, connections) {
     p50: round(quantile(latencies, 0.5), 2),
     p99: round(quantile(latencies, 0.99), 2),
     errors: r.errors,
-    non2xx: r.non2xx
+    non2xx: r.non2xx,
+    ...(byPid && { pids })
   }
 }
 
 // On a small machine the server and the load generator fight over the same cores, and that noise swamps
 // a 3% effect: with taskset, the servers run on core 0 and the load (this process, autocannon) on the rest.
-const cores = availableParallelism()
-function pin (pid, cpus) {
+export const cores = availableParallelism()
+/** Pins every thread of `pid` to `cpus` (a taskset list: `0`, `1-3`); false when it could not. */
+export function pin (pid, cpus) {
   return cores >= 2 && spawnSync('taskset', ['-a', '-pc', cpus, String(pid)], { stdio: 'ignore' }).status === 0
 }
 

@@ -39,6 +39,30 @@ export function rssMb (pid) {
   }
 }
 
+/** The pids of every live process under `pid` (children, their children, …), from /proc. */
+export function descendants (pid) {
+  const children = new Map()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (!children.has(ppid)) children.set(ppid, [])
+      children.get(ppid).push(Number(name))
+    } catch {}
+  }
+  const found = []
+  const queue = [pid]
+  while (queue.length > 0) {
+    for (const child of children.get(queue.shift()) ?? []) {
+      if (!isAlive(child)) continue
+      found.push(child)
+      queue.push(child)
+    }
+  }
+  return found
+}
+
 /** Live processes of this run, but the bench itself. */
 export function marked () {
   const pids = []

@@ -191,6 +191,9 @@ export class Keeper {
       })
     }
     this.#log.info({ workers: this.#alive.size }, `${signal}: draining ${this.#alive.size === 1 ? 'the worker' : `${this.#alive.size} workers`}`)
+    // The socket closes with the last worker's listener: a connection after that is refused at once
+    // (a load balancer tries elsewhere) instead of waiting in a backlog nobody will accept from.
+    for (const held of this.#held) held.close()
     // One being started is stopped by the abort above, and drains what it took.
     for (const worker of this.#alive.values()) if (worker.state !== 'starting') this.#retire(worker)
     await this.#allGone()

@@ -27,6 +27,15 @@ function listenError (address: string, err: NodeJS.ErrnoException): ReloadError 
   return new ReloadError('ERR_RELOAD_LISTEN', `cannot listen on ${address} (${err.code ?? err.message}): ${hint}`, { cause: err })
 }
 
+function once (fn: () => void): () => void {
+  let done = false
+  return () => {
+    if (done) return
+    done = true
+    fn()
+  }
+}
+
 function isStale (path: string): Promise<boolean> {
   return new Promise((resolve) => { isStaleSocket(path, resolve) })
 }
@@ -58,7 +67,7 @@ async function bindTcp (address: Extract<Address, { kind: 'tcp' }>): Promise<Hel
   if (socket === undefined) throw listenError(`${address.host ?? ''}:${address.port}`, last as NodeJS.ErrnoException)
   const port = socket.port
   const name = encodeName({ kind: 'tcp', host: bound, port, anyPort: address.port === 0 })
-  return { fd: socket.fd, name, label: label(bound, port), close: socket.close }
+  return { fd: socket.fd, name, label: label(bound, port), close: once(socket.close) }
 }
 
 async function bindUnix (path: string): Promise<Held> {
@@ -66,7 +75,7 @@ async function bindUnix (path: string): Promise<Held> {
   try {
     const socket = bindSocket(path, -1, -1)
     const name = encodeName({ kind: 'unix', path })
-    return { fd: socket.fd, name, label: `unix:${path}`, close: socket.close }
+    return { fd: socket.fd, name, label: `unix:${path}`, close: once(socket.close) }
   } catch (err) {
     throw listenError(`unix:${path}`, err as NodeJS.ErrnoException)
   }

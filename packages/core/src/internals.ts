@@ -89,8 +89,15 @@ export function bindSocket (address: string, port: number, addressType: 4 | 6 | 
   if (typeof handle.fd !== 'number' || handle.fd < 0) fail('the fd of a bound server handle (handle.fd)')
   let bound = port
   if (port !== -1) {
+    if (typeof handle.getsockname !== 'function') fail('how a bound TCP handle tells its port (handle.getsockname)')
     const out: { port?: number } = {}
-    if (typeof handle.getsockname !== 'function' || handle.getsockname(out) !== 0 || typeof out.port !== 'number') fail('how a bound TCP handle tells its port (handle.getsockname)')
+    const err = handle.getsockname(out)
+    // libuv keeps a TCP bind's EADDRINUSE for listen(), which never comes here: a socket left unbound says it.
+    if (err !== 0 || out.port === undefined || out.port === 0 || (port !== 0 && out.port !== port)) {
+      handle.close()
+      const code = 'EADDRINUSE'
+      throw Object.assign(new Error(`${code}: cannot bind ${address}:${port}`), { code })
+    }
     bound = out.port
   }
   return { fd: handle.fd, port: bound, close: () => handle.close() }

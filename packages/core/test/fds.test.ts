@@ -4,7 +4,7 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import { decodeName, encodeName, listenEnv, readInheritance, takeInheritance, verify, type InheritedFd } from '../src/fds.js'
-import { listeningFd } from '../src/internals.js'
+import { bindSocket, listeningFd } from '../src/internals.js'
 
 describe('encodeName() / decodeName()', () => {
   it.each([
@@ -129,5 +129,37 @@ describe('verify()', () => {
     ])
     // Still open: verify() only looked.
     expect(client.destroyed).toBe(false)
+  })
+})
+
+describe('a keeper\'s bound sockets', () => {
+  it('reads RELOAD_KEEPER and removes it with the rest of the protocol', () => {
+    const env: NodeJS.ProcessEnv = { LISTEN_FDS: '0', LISTEN_PID: '42', RELOAD_KEEPER: '7' }
+    expect(readInheritance(env, 42).keeper).toBe(7)
+    expect(env).toEqual({})
+    expect(readInheritance({ LISTEN_FDS: '0', LISTEN_PID: '42', RELOAD_KEEPER: 'x' }, 42).keeper).toBeUndefined()
+  })
+
+  it('keeps a TCP socket that is bound but listens not yet only when a keeper hands it over by name', () => {
+    const socket = bindSocket('127.0.0.1', 0, 4)
+    try {
+      const fd: InheritedFd = { fd: socket.fd, name: encodeName({ kind: 'tcp', host: '127.0.0.1', port: socket.port, anyPort: true }), address: { kind: 'tcp', host: '127.0.0.1', port: socket.port, anyPort: true }, claimed: false }
+      expect(verify([fd], true)).toEqual({ fds: [fd], warnings: [] })
+      expect(verify([fd], false).fds).toEqual([])
+      expect(verify([{ ...fd, name: 'unknown', address: undefined }], true).fds).toEqual([])
+    } finally {
+      socket.close()
+    }
+  })
+
+  it('says EADDRINUSE when the port is taken, though libuv would only say it at listen()', async () => {
+    const server = net.createServer().listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    try {
+      const { port } = server.address() as net.AddressInfo
+      expect(() => bindSocket('127.0.0.1', port, 4)).toThrow(expect.objectContaining({ code: 'EADDRINUSE' }))
+    } finally {
+      server.close()
+    }
   })
 })

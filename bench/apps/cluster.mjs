@@ -1,0 +1,24 @@
+// Node's own cluster module: WORKERS (2) workers of bench/apps/http.mjs behind one primary, with Node's
+// default scheduling (on Linux the primary accepts and hands connections round-robin to the workers).
+// The keeper part's throughput baseline beside `reload run --workers 2` and PM2 in cluster mode.
+import cluster from 'node:cluster'
+
+if (cluster.isPrimary) {
+  const workers = Math.max(1, Number(process.env.WORKERS ?? 2))
+  const listening = new Set()
+  cluster.on('listening', (worker, address) => {
+    listening.add(worker.process.pid)
+    if (listening.size === workers) {
+      console.log(`cluster listening on http://${address.address}:${address.port} (pid ${process.pid}, workers ${[...listening].join(',')})`)
+    }
+  })
+  cluster.on('exit', () => {
+    if (Object.keys(cluster.workers).length === 0) process.exit(0)
+  })
+  for (let i = 0; i < workers; i++) cluster.fork()
+  for (const sig of ['SIGTERM', 'SIGINT']) {
+    process.once(sig, () => { for (const worker of Object.values(cluster.workers)) worker.process.kill('SIGTERM') })
+  }
+} else {
+  await import('./http.mjs')
+}

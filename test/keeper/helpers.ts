@@ -1,0 +1,85 @@
+// What the keeper tests share: starting `reload run` with the plain app, and the `reload` command line.
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { logArrivals, request, root, startProcess, tempDir, type Fixture, type StartOptions } from '@reload/test-helpers'
+
+export const reloadBin = join(root, 'packages/cli/bin/reload.js')
+export const plainApp = join(root, 'test/keeper/fixtures/plain-app.js')
+
+export interface Keeper {
+  fixture: Fixture
+  /** The keeper's pid: the one that never changes. */
+  pid: number
+  url: string
+  port: number
+  /** Its control socket, private to the test. */
+  control: string
+  dir: string
+  /** Sets what the next workers do at start (see fixtures/plain-app.js). */
+  behave: (behaviour: 'ok' | 'fail' | 'crash' | 'hang') => void
+}
+
+/**
+ * Starts `reload run --listen 127.0.0.1:0 <flags> -- node <app>` and waits until its first workers are ready.
+ * Workers get the arrivals preload, so `fixture.inFlight()` works.
+ */
+export async function startKeeper (flags: string[] = [], { app = plainApp, env = {}, command, ready = true }: { app?: string, env?: Record<string, string>, command?: string[], ready?: boolean } = {}): Promise<Keeper> {
+  const dir = tempDir()
+  const control = join(dir, 'control.sock')
+  const behaviourFile = join(dir, 'behaviour')
+  const listen = flags.some((f) => f.startsWith('--listen')) ? [] : ['--listen', '127.0.0.1:0']
+  const fixture = startProcess(reloadBin, {
+    args: ['run', ...listen, '--control', control, ...flags, '--', ...(command ?? [process.execPath, '--import', logArrivals, app])],
+    env: { HOST: '127.0.0.1', PORT: '0', BEHAVIOUR_FILE: behaviourFile, ...env }
+  } satisfies StartOptions)
+  const keeper = {
+    fixture,
+    pid: fixture.child.pid as number,
+    url: '',
+    port: 0,
+    control,
+    dir,
+    behave: (behaviour: string) => writeFileSync(behaviourFile, behaviour)
+  }
+  if (!ready) return keeper
+  const { match } = await fixture.waitFor(/ready on (?:127\.0\.0\.1|\[::1?\]):(\d+)/, { timeout: 20_000 })
+  keeper.port = Number(match[1])
+  keeper.url = `http://127.0.0.1:${keeper.port}`
+  return keeper
+}
+
+/** Worker pids the keeper announced, in order, with their generation. */
+export function workers (fixture: Fixture): Array<{ pid: number, generation: number, slot: number }> {
+  return fixture.lines.flatMap(({ text }) => {
+    const m = /starting worker (\d+) \(pid=(\d+) generation=(\d+)\)/.exec(text)
+    return m === null ? [] : [{ slot: Number(m[1]), pid: Number(m[2]), generation: Number(m[3]) }]
+  })
+}
+
+/** Runs `reload <args>`; resolves with its exit code and output (kills it after `timeout`). */
+export function cli (args: string[], { env = {}, timeout = 30_000 }: { env?: Record<string, string>, timeout?: number } = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [reloadBin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`reload ${args.join(' ')} still runs after ${timeout} ms:\n${stdout}${stderr}`)) }, timeout)
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+  })
+}
+
+/**
+ * Sends requests on new connections until every pid of `pids` has answered (the kernel gives each new
+ * connection to whichever worker accepts first); throws after `timeout`.
+ */
+export async function answeredBy (url: string, pids: number[], timeout = 15_000): Promise<void> {
+  const want = new Set(pids)
+  const deadline = Date.now() + timeout
+  while (want.size > 0) {
+    if (Date.now() > deadline) throw new Error(`no answer from pid ${[...want].join(', ')} within ${timeout} ms`)
+    const outcome = await request(url)
+    if (outcome.pid !== undefined) want.delete(outcome.pid)
+  }
+}
