@@ -56,9 +56,9 @@ describe('reload run: rolling reloads', () => {
     expect(next).toHaveLength(2)
     await answeredBy(keeper.url, next)
     for (const pid of first) await keeper.fixture.gone(pid)
-    // One at a time: worker 2's replacement started only once worker 1's was ready.
+    // One at a time: worker 2's replacement started only once worker 1's was ready (both keeper lines).
     const text = keeper.fixture.output
-    const readyOfFirst = text.indexOf(`generation 2 ready (pid=${next[0]}`)
+    const readyOfFirst = text.indexOf(`worker 1 ready; pid ${first[0]} drains (pid=${next[0]} generation=2)`)
     const startOfSecond = text.indexOf(`starting worker 2 (pid=${next[1]} generation=2)`)
     expect(readyOfFirst).toBeGreaterThan(-1)
     expect(startOfSecond).toBeGreaterThan(readyOfFirst)

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, get, isAlive, Load, logArrivals, portBelowEphemeralRange, requires, root, socketActivate, startProcess, which } from '@reload/test-helpers'
+import { closeAll, get, isAlive, Load, logArrivals, portBelowEphemeralRange, requires, root, socketActivate, startProcess, tempDir, which } from '@reload/test-helpers'
 import { answeredBy, cli, plainApp, reloadBin, startKeeper, workers } from './helpers.js'
 
 afterEach(closeAll)
@@ -29,6 +29,43 @@ describe('reload run: the ways it is started', () => {
       expect(load.failures).toEqual([])
     })
   }
+
+  it('each worker reads its settings anew: node --env-file, a .env edited between reloads', async () => {
+    const dir = tempDir()
+    const env = join(dir, '.env')
+    writeFileSync(env, 'GREETING=first\n')
+    const keeper = await startKeeper([], { command: [process.execPath, `--env-file=${env}`, plainApp] })
+    expect((await get(keeper.url)).body).toMatch(/greeting=first$/)
+    writeFileSync(env, 'GREETING=second\n')
+    keeper.fixture.signal('SIGHUP', keeper.pid)
+    await keeper.fixture.waitFor(/generation 2 serves/)
+    expect((await get(keeper.url)).body).toMatch(/greeting=second$/)
+  })
+
+  it('a symlinked release directory: after the link moves, the next workers run the new release', async () => {
+    const dir = tempDir()
+    for (const version of ['v1', 'v2']) {
+      mkdirSync(join(dir, 'releases', version), { recursive: true })
+      writeFileSync(join(dir, 'releases', version, 'server.js'), readFileSync(plainApp, 'utf8'))
+      writeFileSync(join(dir, 'releases', version, '.env'), `GREETING=${version}\n`)
+    }
+    symlinkSync(join(dir, 'releases', 'v1'), join(dir, 'current'))
+    const current = join(dir, 'current')
+    // As a deploy script starts it: `cd current && reload run … -- node --env-file=.env server.js`.
+    const fixture = startProcess(reloadBin, {
+      args: ['run', '--listen', '127.0.0.1:0', '--', process.execPath, '--env-file=.env', 'server.js'],
+      cwd: current,
+      env: { PWD: current, HOST: '127.0.0.1', PORT: '0' }
+    })
+    const { match } = await fixture.waitFor(/ready on 127\.0\.0\.1:(\d+)/)
+    const url = `http://127.0.0.1:${match[1] as string}`
+    expect((await get(url)).body).toMatch(/greeting=v1$/)
+    symlinkSync(join(dir, 'releases', 'v2'), join(dir, 'next'))
+    renameSync(join(dir, 'next'), current)
+    fixture.signal('SIGHUP', fixture.child.pid as number)
+    await fixture.waitFor(/generation 2 serves/)
+    expect((await get(url)).body).toMatch(/greeting=v2$/)
+  })
 
   it('a worker that sends itself SIGHUP (or gets one) passes it on: the keeper rolls, nothing else happens', async () => {
     const keeper = await startKeeper()
@@ -102,6 +139,9 @@ describe('reload run: the ways it is started', () => {
     expect((await cli(['run', '--listen', '3000'])).stderr).toMatch(/reload run needs a command to run, after --/)
     expect((await cli(['run', '--drain-timeout', 'soon', '--', 'node'])).stderr).toMatch(/--drain-timeout should be a time such as 5000, 500ms, 30s or 2m, instead got 'soon'/)
     expect((await cli(['frobnicate'])).stderr).toMatch(/unknown command 'frobnicate'/)
+    const wrapped = await cli(['run', '--listen', '127.0.0.1:0', '--', 'npm', 'start'])
+    expect(wrapped.code).toBe(1)
+    expect(wrapped.stderr).toMatch(/warn: npm starts the server as its own child and does not pass the listening sockets on/)
     const keeper = await startKeeper()
     const taken = await cli(['run', '--listen', `127.0.0.1:${keeper.port}`, '--', 'node', 'x.js'])
     expect(taken.code).toBe(1)

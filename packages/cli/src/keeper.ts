@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { later, ReloadError, spawnWorker, type Later, type Logger } from '@reload/core/keeper'
+import { later, ReloadError, spawnWorker, startCwd, type Later, type Logger } from '@reload/core/keeper'
 import type { RunOptions } from './args.js'
 import type { Held } from './listen.js'
 
@@ -82,6 +82,7 @@ export class Keeper {
   /** Every worker process alive, serving or draining or starting. */
   readonly #alive = new Map<number, Worker>()
   readonly #started = performance.now()
+  readonly #cwd = startCwd()
   readonly #stop = new AbortController()
   #generation = 1
   #restarts = 0
@@ -157,6 +158,7 @@ export class Keeper {
       this.#supersede(slot)
       slot.current = next
       slot.crashes = 0
+      this.#log.info({ pid: next.pid, generation }, `worker ${slot.index} ready${old === undefined ? '' : `; pid ${old.pid} drains`}`)
       if (old !== undefined) this.#retire(old)
     }
     const result = { generation, pids: this.#pids(), ms: Math.round(performance.now() - started) }
@@ -275,7 +277,8 @@ export class Keeper {
       generation,
       readyTimeout: this.#options.readyTimeout,
       killAfter: this.#options.drainTimeout + KILL_MARGIN,
-      cwd: process.env.PWD ?? process.cwd(),
+      // A `current` symlink that a deploy moves: each worker starts in what it points to now.
+      cwd: this.#cwd,
       signal: this.#stop.signal,
       what: `worker ${slot.index} (generation ${generation})`,
       command: { file, args, env: this.#env(), stdin: 'ignore' },

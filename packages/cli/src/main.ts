@@ -41,6 +41,8 @@ async function run (options: RunOptions): Promise<number | undefined> {
   if (held.length === 0) {
     throw new ReloadError('ERR_RELOAD_USAGE', 'reload run has nothing to listen on: give --listen ADDR (PORT, HOST:PORT, unix:/path), or start it under systemd socket activation')
   }
+  const wrapper = wrapperOf(options.command)
+  if (wrapper !== undefined) log.warn({ command: options.command.join(' ') }, wrapper)
   const keeper = new Keeper(options, held, log)
   const controlPath = options.control ?? join(controlDir(true), `${process.pid}.sock`)
   let ready = false
@@ -78,6 +80,25 @@ async function run (options: RunOptions): Promise<number | undefined> {
   }
   ready = true
   return undefined
+}
+
+// These start the server as a child of their own and do not pass it the listening sockets (fd 3 on).
+const wrappers: Record<string, string> = {
+  npm: 'put `reload run -- node server.js` in the npm script and run `npm start`',
+  npx: 'run the program with node directly',
+  pnpm: 'put `reload run -- node server.js` in the package script',
+  yarn: 'put `reload run -- node server.js` in the package script',
+  tsx: 'run `reload run -- node --import tsx server.ts`',
+  'ts-node': 'run `reload run -- node --import tsx server.ts` (or ts-node\'s --loader with node)',
+  nodemon: 'use `reload dev` or `reload run` with node directly'
+}
+
+/** A warning when `command` starts with a wrapper that will not hand the sockets to the server. */
+export function wrapperOf (command: string[]): string | undefined {
+  const name = (command[0] ?? '').split('/').pop() ?? ''
+  const fix = wrappers[name]
+  if (fix === undefined) return undefined
+  return `${name} starts the server as its own child and does not pass the listening sockets on, so the workers cannot start: ${fix}`
 }
 
 function cleanup (held: Held[], controlPath: string, pidFile: string | undefined): void {

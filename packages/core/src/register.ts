@@ -9,10 +9,13 @@ import { reloader } from './reloader.js'
 const marker = Symbol.for('@reload/core/register')
 const proto = net.Server.prototype as net.Server & { [marker]?: true }
 
-// The app's own child processes inherit NODE_OPTIONS: they are not reload's to manage.
 const self = new Set([import.meta.url, fileURLToPath(import.meta.url)])
-const nodeOptions = process.env.NODE_OPTIONS
-if (nodeOptions !== undefined) {
+
+// The server's own child processes inherit NODE_OPTIONS: they are not reload's to manage. The process that
+// listens is the server; a wrapper that never listens (npm, tsx) keeps it for the server it starts.
+function leaveNodeOptions (): void {
+  const nodeOptions = process.env.NODE_OPTIONS
+  if (nodeOptions === undefined) return
   const rest = nodeOptions.split(/\s+/).filter((option) => !self.has(option.replace(/^--import=/, ''))).join(' ')
   if (rest === '') Reflect.deleteProperty(process.env, 'NODE_OPTIONS')
   else process.env.NODE_OPTIONS = rest
@@ -22,6 +25,7 @@ if (proto[marker] !== true) {
   const listen = proto.listen as (this: net.Server, ...args: unknown[]) => net.Server
   Object.defineProperty(proto, marker, { value: true })
   proto.listen = function (this: net.Server, ...args: unknown[]) {
+    leaveNodeOptions()
     const reload = reloader()
     if (reload.isAttached(this) || reload.isDraining) return listen.apply(this, args)
     reload.attach(this)
