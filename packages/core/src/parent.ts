@@ -53,6 +53,9 @@ export class ParentLink {
   /** Tells a parent that still drains that this generation stops on purpose: no reason to take its sockets back. */
   async stopping (): Promise<void> { await this.#write('STOPPING=1', false) }
 
+  /** Tells a keeper that this worker's listeners are closed: from now on new connections go to the others. */
+  async closedListeners (): Promise<void> { await this.#write('ACCEPTING=0', false) }
+
   /** Tells the parent this generation failed before it was ready, and closes the link. */
   async fail (reason: string): Promise<void> { await this.#write(`ERROR=${reason}`, true) }
 

@@ -391,7 +391,11 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       budget: this.#options.drainTimeout,
       log: this.#log,
       force: this.#force.signal,
-      onDrain: () => this.emit('drain', { reason }),
+      onDrain: () => {
+        this.emit('drain', { reason })
+        // The ledgers close the listeners right after this returns, in the same turn.
+        if (this.keeper !== undefined) queueMicrotask(() => { this.#upgrader.parent.closedListeners().catch(this.#fatal) })
+      },
       cancel: wayBack?.cancelled ?? new AbortController().signal,
       // Past here the hooks (Fastify's app.close()) may have closed what the way back would need.
       onHooks: () => wayBack?.close()
