@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import { ReloadError } from './errors.js'
 import { LISTEN_FDS_START, listenEnv } from './fds.js'
 import { debug } from './log.js'
-import { later } from './timers.js'
+import { delay, later } from './timers.js'
 
 /** How to start the next generation. */
 export interface SpawnOptions {
@@ -76,15 +76,18 @@ export async function spawnGeneration (options: SpawnOptions): Promise<Child> {
     } catch (err) {
       // A SIGHUP sent to the old generation's whole group between fork and setsid stays pending in the
       // child, and libuv resets SIGHUP to its default before exec: that child dies before it runs a line.
-      // Nothing but such a signal can reach it there, so it is started again, a few times at most.
+      // Nothing but such a signal can reach it there, so it is started again, 10 times at most.
       if (!(err instanceof HangupBeforeStart)) throw err
-      if (attempt === HANGUP_RETRIES) throw err.error
+      if (attempt === HANGUP_RETRIES || options.signal.aborted) throw err.error
       debug('generation %d killed by SIGHUP before it started; spawning again', options.generation)
+      // On a busy machine a child may wait long to run its first line: while the storm lasts, each start
+      // would be hit again. Spread the next ones out.
+      await delay(Math.min(25 * 2 ** (attempt - 1), 2000))
     }
   }
 }
 
-const HANGUP_RETRIES = 5
+const HANGUP_RETRIES = 10
 
 class HangupBeforeStart extends Error {
   constructor (readonly error: ReloadError) { super(error.message) }
