@@ -7,31 +7,43 @@ import { parseArgs } from 'node:util'
 import { cannon, runSystem, systems } from './lib/availability.mjs'
 import { chart } from './lib/chart.mjs'
 import { handover } from './lib/handover.mjs'
+import { crash, roll, throughput } from './lib/keeper.mjs'
 import { overhead } from './lib/overhead.mjs'
 import { clear, say } from './lib/progress.mjs'
 import { now, sweep } from './lib/procs.mjs'
 import { provenance } from './lib/provenance.mjs'
 import { markdown } from './lib/report.mjs'
 import { soak } from './lib/soak.mjs'
-import { killPm2, Pm2 } from './lib/systems.mjs'
+import { Keeper, killPm2, Pm2 } from './lib/systems.mjs'
 
 const bench = dirname(fileURLToPath(import.meta.url))
 const root = dirname(bench)
-const parts = ['availability', 'crosscheck', 'overhead', 'handover', 'soak']
+const parts = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper']
 const frameworksAll = ['http', 'fastify', 'express', 'koa']
+const keeperPartsAll = ['crash', 'roll', 'throughput']
 
 const usage = `Usage: node bench/run.mjs [part] [options]   (or: pnpm bench [part] [options])
 
-Parts: all (default) = availability + crosscheck + overhead + handover + soak; or some of them, comma-separated
-(overhead,handover); or smoke.
+Parts: all (default) = availability + crosscheck + overhead + handover + soak + keeper; or some of them,
+comma-separated (overhead,handover); or smoke.
   availability  each framework under keep-alive load through N reloads: ours, naive restart, PM2
   crosscheck    the recorder and autocannon at once, ours and naive restart (examples/http)
   overhead      hello-world throughput and p99 with and without the adapter, interleaved pairs until the
                 throughput ratio's 95% interval is within ±--precision (or a cap is hit)
   handover      signal to first answer from the new pid, against spawn to first answer of a cold start
   soak          many reloads in a row under light load: failures, fds, RSS, leftovers
-  smoke         a few reloads of examples/http (ours, then a naive restart); exits 1 if ours failed
-                a request or anything broke. Writes no results. Under a minute.
+  keeper        \`reload run\` (the plain app under a keeper) against PM2 and Node's cluster module, in
+                three sub-parts (--keeper-parts), about 7.5 minutes on 2 cores:
+                  crash       SIGKILL the worker every --keeper-every ms, --keeper-kills times, under load:
+                              refused and other failed requests, kill → first answer from the new pid
+                              against a cold start; ours (1 worker), PM2 fork mode, PM2 cluster -i 1
+                  roll        --keeper-reloads rolling reloads of --keeper-workers workers under load,
+                              ours and PM2 cluster, each with PM2's drain set-up and with the plain app
+                  throughput  hello-world req/s: ours 2 workers, PM2 -i 2, Node cluster 2 workers;
+                              ours 1 worker against the app alone (target ≥ 0.97); each worker's share
+  smoke         a few reloads of examples/http (ours, then a naive restart), then two rolls of
+                \`reload run --workers 2\`; exits 1 if ours failed a request or anything broke.
+                Writes no results. About 15 s.
 
 Options (defaults are the full run's):
   --frameworks=http,fastify,express,koa   --systems=ours,naive,pm2
@@ -41,6 +53,12 @@ Options (defaults are the full run's):
   --overhead-minutes=10 (for the whole overhead part, shared out among the frameworks)
   --soak-reloads=200 --soak-framework=http --settle=250 (ms)
   --pm2-instances=1 (PM2 cluster workers; 1 matches ours, one process serving)
+  --keeper-parts=crash,roll,throughput   --keeper-kills=6 --keeper-every=3000 (ms between kills)
+  --keeper-reloads=50 --keeper-workers=2 --keeper-serve=250 (ms each roll's workers serve, at least)
+  --keeper-via=hup (or cli: \`reload reload --wait\` for each roll)
+  --keeper-seconds=30 (throughput: measured seconds in all, at least 2 rounds; with --seconds, --warmup)
+  A short keeper run (about 75 s): node bench/run.mjs keeper --keeper-kills=2 --keeper-reloads=3
+    --keeper-seconds=5 --out=/tmp/bench
   --out=bench/results   --no-readme (do not update bench/README.md)`
 
 const { values: flags, positionals } = parseArgs({
@@ -65,6 +83,14 @@ const { values: flags, positionals } = parseArgs({
     'soak-framework': { type: 'string', default: 'http' },
     settle: { type: 'string', default: '250' },
     'pm2-instances': { type: 'string', default: '1' },
+    'keeper-parts': { type: 'string', default: keeperPartsAll.join(',') },
+    'keeper-kills': { type: 'string', default: '6' },
+    'keeper-every': { type: 'string', default: '3000' },
+    'keeper-reloads': { type: 'string', default: '50' },
+    'keeper-workers': { type: 'string', default: '2' },
+    'keeper-serve': { type: 'string', default: '250' },
+    'keeper-via': { type: 'string', default: 'hup' },
+    'keeper-seconds': { type: 'string', default: '30' },
     out: { type: 'string', default: join(bench, 'results') },
     'no-readme': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false }
@@ -110,6 +136,16 @@ const config = {
   soakFramework: flags['soak-framework'],
   settle: number('settle', 0),
   pm2Instances: number('pm2-instances', 1),
+  keeper: {
+    parts: flags['keeper-parts'].split(',').filter(Boolean),
+    kills: number('keeper-kills', 1),
+    every: number('keeper-every', 100),
+    reloads: number('keeper-reloads', 1),
+    workers: number('keeper-workers', 1),
+    serve: number('keeper-serve', 0),
+    via: flags['keeper-via'],
+    seconds: number('keeper-seconds', 0)
+  },
   pm2: Object.entries(Object.assign(Pm2.settings, { instances: Number(flags['pm2-instances']) })).map(([k, v]) => `${k} ${v}`).concat('wait_ready true').join(', ')
 }
 for (const name of [...config.frameworks, config.soakFramework]) {
@@ -118,6 +154,10 @@ for (const name of [...config.frameworks, config.soakFramework]) {
 for (const name of config.systems) {
   if (!(name in systems)) { console.error(`unknown system '${name}'; known: ${Object.keys(systems).join(', ')}`); process.exit(2) }
 }
+for (const name of config.keeper.parts) {
+  if (!keeperPartsAll.includes(name)) { console.error(`unknown keeper part '${name}'; known: ${keeperPartsAll.join(', ')}`); process.exit(2) }
+}
+if (!['hup', 'cli'].includes(config.keeper.via)) { console.error(`--keeper-via should be hup or cli, instead got '${config.keeper.via}'`); process.exit(2) }
 
 const example = (framework) => join(root, 'examples', framework, 'server.js')
 const plainApp = (framework) => join(bench, 'apps', `${framework}.mjs`)
@@ -288,6 +328,62 @@ async function runSmoke () {
   if (r.requests !== undefined && r.generations !== r.reloads + 1) {
     results.errors.push(`ours: ${r.generations} pids answered, expected ${r.reloads + 1} (one per generation)`)
   }
+  // The keeper: the plain app under `reload run --workers 2`, rolled over twice with `reload reload --wait`.
+  const label = 'reload run --workers 2 (ours)'
+  const keeper = await runSystem({ ...base, system: 'ours', create: (port) => new Keeper({ app: plainApp('http'), port, workers: 2, via: 'cli', label }), reloads: 2, serve: 300, tag: 'smoke' })
+  check(keeper.result)
+  say(`smoke · ${line(keeper.result)}`)
+  const k = keeper.result
+  if (k.requests !== undefined && k.generations !== (k.reloads + 1) * 2) {
+    results.errors.push(`${label}: ${k.generations} pids answered, expected ${(k.reloads + 1) * 2} (two per generation)`)
+  }
+}
+
+async function runKeeper () {
+  const app = plainApp('http')
+  const k = config.keeper
+  const load = { connections: config.connections, slowShare: config.slowShare, slow: config.slow }
+  const part = { at: undefined, config: { ...k, ...load, seconds: config.seconds, warmup: config.warmup, budget: k.seconds } }
+  results.parts.keeper = part
+  const timed = async (name, run) => {
+    const began = Date.now()
+    try {
+      part[name] = await run()
+    } catch (err) {
+      part[name] = { error: err.message }
+      results.errors.push(`keeper · ${name}: ${err.stack ?? err.message}`)
+    }
+    part[name].seconds = Math.round((Date.now() - began) / 1000)
+  }
+  const leftovers = (r) => { if (r.leftover?.length > 0) results.errors.push(`keeper · ${r.label}: pids ${r.leftover.join(', ')} still alive at the end, killed`) }
+  if (k.parts.includes('crash')) {
+    await timed('crash', () => crash({ app, kills: k.kills, every: k.every, ...load }))
+    for (const r of part.crash.rows ?? []) {
+      leftovers(r)
+      if (r.error !== undefined) results.errors.push(`keeper · crash · ${r.label}: ${r.error}`)
+      if (r.system === 'ours' && (r.error !== undefined || r.refused !== 0)) failedOurs = true
+      say(r.requests === undefined
+        ? `keeper · crash · ${r.label}: error: ${r.error}`
+        : `keeper · crash · ${r.label}: ${r.kills} kills, ${r.requests.toLocaleString('en-US')} requests, ${r.refused} refused, ${r.other} other failed, ` +
+          `kill → first answer ${r.answer.median} ms (median; backoff ${r.backoffs?.join('/') ?? '–'} ms), cold start ${r.cold.median} ms, hung ${r.hung}`)
+    }
+  }
+  if (k.parts.includes('roll')) {
+    await timed('roll', () => roll({ app, reloads: k.reloads, workers: k.workers, via: k.via, serve: k.serve, ...load }))
+    for (const r of part.roll.rows ?? []) {
+      check(r)
+      say(`keeper · roll · ${line(r)}`)
+    }
+  }
+  if (k.parts.includes('throughput')) {
+    await timed('throughput', () => throughput({ app, clusterApp: join(bench, 'apps', 'cluster.mjs'), workers: 2, seconds: config.seconds, warmup: config.warmup, budget: k.seconds, connections: config.connections }))
+    const t = part.throughput
+    for (const r of t.rows ?? []) {
+      say(`keeper · throughput · ${r.label}: ${r.rps.median} req/s (median), p99 ${r.p99.median} ms${r.workers > 1 ? `, shares ${r.shares.map((s) => `${s.share}%`).join(' / ')}` : ''}`)
+    }
+    if (t.ratios !== undefined) say(`keeper · throughput · ours 1 worker ÷ the app alone: ${t.ratios.ours1ToPlain.ratio} (95% ${t.ratios.ours1ToPlain.lo}–${t.ratios.ours1ToPlain.hi}) ${t.target}`)
+  }
+  part.at = at()
 }
 
 let cleaning
@@ -325,6 +421,7 @@ try {
   if (runs('overhead')) await runOverhead()
   if (runs('handover')) await runHandover()
   if (runs('soak')) await runSoak()
+  if (runs('keeper')) await runKeeper()
 } catch (err) {
   results.errors.push(`${part}: ${err.stack ?? err.message}`)
 } finally {

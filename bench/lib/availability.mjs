@@ -19,21 +19,24 @@ const fmt = (n) => n.toLocaleString('en-US')
  * the chart. An `extra` load ({ start(url), stop() }) runs beside the recorder, for the cross-check.
  */
 export async function runSystem (options) {
-  const { framework, system, script, app, reloads, interval, connections, slowShare, slow, timeout = 5000, lead = 1000, tail = 1000, serve = 500, extra, tag = 'availability' } = options
-  const System = systems[system]
+  const { framework, system, script, app, reloads, interval, connections, slowShare, slow, timeout = 5000, lead = 1000, tail = 1000, serve = 500, extra, tag = 'availability', create } = options
   const port = await freePort()
-  const sys = new System({ script, app, port })
-  const result = { framework, system, label: System.label, reloadsAsked: reloads }
+  // `create(port)` makes a system other than the named ones (the keeper part's variants).
+  const sys = create?.(port) ?? new systems[system]({ script, app, port })
+  const label = sys.label ?? sys.constructor.label
+  const result = { framework, system, label, reloadsAsked: reloads }
   const events = []
   let recorder
   let extraResult
   try {
     await sys.start()
     const url = `http://127.0.0.1:${port}`
+    // A system that reports itself started before it serves (PM2) is waited for, so the load measures reloads.
+    await sys.whenServing?.(`${url}/`)
     recorder = new Recorder(url, { connections, slowShare, slow, timeout }).start()
     extra?.start(url)
     let reload = 0
-    status('', () => `${tag} · ${framework} · ${System.label} · reload ${reload}/${reloads} · ${fmt(recorder.count)} requests · ` +
+    status('', () => `${tag} · ${framework} · ${label} · reload ${reload}/${reloads} · ${fmt(recorder.count)} requests · ` +
       `${fmt(recorder.failed)} failed · ${fmt(recorder.non2xx)} non-2xx`)
     await sleep(lead)
     for (reload = 1; reload <= reloads; reload++) {

@@ -9,10 +9,9 @@ import { Ours } from './systems.mjs'
 
 // One GET on a fresh connection, then `pause` ms, until a pid other than the old one answers: refused while
 // a cold start is not listening yet, answered by the old pid during a handover until the new one takes over.
-export const poll = { pause: 2, ms: 20_000 }
+const poll = { pause: 2, ms: 20_000 }
 
-/** Spawns `node script` on a free port: ms from the spawn to its first answer, and to its "listening" line. */
-export async function coldStart (script) {
+async function coldStart (script) {
   const port = await freePort()
   const at = now()
   const proc = new Proc(script, { env: { PORT: String(port), HOST: '127.0.0.1' }, cwd: dirname(script) })

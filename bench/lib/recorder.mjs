@@ -135,3 +135,53 @@ export async function firstAnswer (url, { notPid, ms = 20_000, pause = 2 } = {})
   }
   return undefined
 }
+
+/**
+ * Like {@link firstAnswer}, but a GET that hangs does not hold the loop up: whenever no GET is younger than
+ * `stall` ms (and fewer than `most` are out), another starts, `pause` ms after the last one ended. A GET
+ * waiting in a listening socket's backlog is answered as soon as a server accepts it, so the first answer
+ * is timed as closely as by one GET at a time; but a connection the server side lost (PM2's cluster primary
+ * hands it to the worker that just died) no longer stands for the whole wait. Each GET gives up after
+ * `timeout`. Resolves with the first 2xx from a pid other than `notPid` (undefined after `ms`), with
+ * `tries`, the failures by kind so far, and `hung`: a promise of how many GETs ended in a timeout, once the
+ * ones still out have ended.
+ */
+export function firstNewAnswer (url, { notPid, ms = 20_000, pause = 2, stall = 50, most = 8, timeout = 5000 } = {}) {
+  return new Promise((resolve) => {
+    const deadline = now() + ms
+    const out = new Set()
+    const failed = {}
+    let tries = 0
+    let timeouts = 0
+    let lastEnd = -Infinity
+    let done = false
+    const ended = []
+    const finish = (answer) => {
+      done = true
+      clearInterval(ticker)
+      const hung = Promise.all(ended).then(() => timeouts)
+      resolve(answer === undefined ? undefined : { ...answer, tries, failed: { ...failed }, hung })
+    }
+    const tick = () => {
+      if (done) return
+      const t = now()
+      if (t > deadline) { finish(undefined); return }
+      if (out.size >= most || t - lastEnd < pause) return
+      for (const o of out) if (t - o.at < stall) return
+      const one = { at: t }
+      out.add(one)
+      tries++
+      ended.push(get(url, timeout).then((r) => {
+        out.delete(one)
+        lastEnd = now()
+        if (r.error === 'timeout') timeouts++
+        if (done) return
+        if (r.status >= 200 && r.status <= 299 && r.pid !== notPid) { finish(r); return }
+        const kind = r.error ?? (r.pid === notPid ? 'old pid' : `status ${r.status}`)
+        failed[kind] = (failed[kind] ?? 0) + 1
+      }))
+    }
+    const ticker = setInterval(tick, 1)
+    tick()
+  })
+}

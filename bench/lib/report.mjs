@@ -114,7 +114,113 @@ function soak (part) {
   return lines
 }
 
-const names = { availability: 'availability', crosscheck: 'cross-check', overhead: 'overhead', handover: 'handover', soak: 'soak' }
+const ratioText = (r) => (r?.ratio === undefined ? '–' : r.lo === undefined ? fmt(r.ratio) : `${fmt(r.ratio)} (${fmt(r.lo)}–${fmt(r.hi)})`)
+
+function keeper (part) {
+  const lines = [`## 6. The keeper: \`reload run\` against PM2 and Node's cluster module${when(part)}`, '']
+  const c = part.config ?? {}
+  lines.push('Ours is the plain app (`bench/apps/http.mjs`, no reload code) under `reload run --listen 127.0.0.1:PORT --workers N -- node app.mjs`: ' +
+    'the keeper binds the socket once and keeps N workers serving on it. PM2 runs the same file. ' +
+    `Load: our recorder, ${c.connections} keep-alive connections, 1 request in ${Math.round(1 / c.slowShare)} asks for \`?sleep=${c.slow}\`, no retries ` +
+    '(after a failure a connection waits 10 ms). Systems measured one after the other in this run.', '')
+  if (part.crash !== undefined) lines.push(...keeperCrash(part.crash, c))
+  if (part.roll !== undefined) lines.push(...keeperRoll(part.roll, c))
+  if (part.throughput !== undefined) lines.push(...keeperThroughput(part.throughput, c))
+  return lines
+}
+
+function keeperCrash (p, c) {
+  const lines = [`### 6a. A worker SIGKILLed every ${fmt(c.every / 1000)} s${p.seconds === undefined ? '' : ` <sub>(${p.seconds} s)</sub>`}`, '']
+  if (p.error !== undefined) return [...lines, `**error**: ${p.error}`, '']
+  lines.push(`${c.kills} SIGKILLs of the one worker, one every ${fmt(c.every)} ms, under load. Ours: \`reload run --workers 1\`, which starts a new worker on the ` +
+    'socket it holds (connections wait in its backlog). PM2: fork mode and cluster mode with one instance, autorestart (the set-up of part 2: wait_ready, ' +
+    'kill_timeout 1600). **refused** counts ECONNREFUSED; **other failed** the requests in flight on the killed worker\'s connections (no system can answer those). ' +
+    '**kill → first answer** is timed by a loop of GETs on fresh connections (a new one 2 ms after each failure, or when the last has waited 50 ms: ' +
+    'a GET that hangs does not stand for the whole wait; **hung** counts those that got nothing in 5 s). **cold start**: the same app spawned by hand on ' +
+    'another port after each kill, under the same load, timed by the same loop from the spawn. The keeper backs off when workers die ' +
+    'in a row less than 10 s after they were ready (the first restart at once, then 250 ms, doubling, up to 10 s): the wait it announced ' +
+    'is shown, and the time net of it. **replacement listed**: the keeper\'s `worker 1 serves again` line; PM2 lists the new pid online.', '')
+  lines.push('| system | kills | requests | refused | other failed (by kind) | non-2xx | kill → first answer from the new pid, median (min–max) ms | keeper\'s backoff per kill (ms) | net of backoff, median (min–max) ms | cold start: spawn → first answer, median (min–max) ms | ratio (net ratio) | kill → replacement listed (ms, median) | recorder: first answer from the new pid (ms, median) | hung | longest time without an answer (ms) | latency p50 / p99 / max (ms) |')
+  lines.push('|---|--:|--:|--:|---|--:|---|---|---|---|---|--:|--:|--:|--:|---|')
+  for (const r of p.rows) {
+    if (r.requests === undefined) { lines.push(`| ${r.label} | ${r.kills ?? 0} | **error**: ${(r.error ?? '?').split('\n')[0]} | | | | | | | | | | | | | |`); continue }
+    const others = Object.entries(r.failedByKind).filter(([k]) => k !== 'ECONNREFUSED')
+    const refused = r.system === 'ours' ? `**${fmt(r.refused)}**` : fmt(r.refused)
+    lines.push(`| ${r.label} | ${r.kills}${r.error !== undefined ? ' (stopped: error)' : ''} | ${fmt(r.requests)} | ${refused} | ${fmt(r.other)} (${kinds(Object.fromEntries(others))}) | ${fmt(r.non2xx)} | ` +
+      `${mid(r.answer)} | ${r.backoffs?.join(', ') ?? '–'} | ${mid(r.answerNet)} | ${mid(r.cold)} | ${fmt(r.ratio)}${r.ratioNet === undefined ? '' : ` (${fmt(r.ratioNet)})`} | ` +
+      `${fmt(r.ready?.median)} | ${fmt(r.recorderAnswer?.median)} | ${fmt(r.hung)} | ${fmt(r.longestGap)} | ${trio(r.latency)} |`)
+  }
+  lines.push('')
+  const ours = p.rows.find((r) => r.system === 'ours')
+  if (ours !== undefined) {
+    lines.push(`**Target: no refused connection while a worker restarts (ours):** ${mark(ours.requests !== undefined && ours.error === undefined && ours.refused === 0)}` +
+      (ours.error !== undefined ? ` (${ours.error.split('\n')[0]})` : ''), '')
+  }
+  return lines
+}
+
+function keeperRoll (p, c) {
+  const lines = [`### 6b. Rolling reloads of ${c.workers} workers${p.seconds === undefined ? '' : ` <sub>(${p.seconds} s)</sub>`}`, '']
+  if (p.error !== undefined) return [...lines, `**error**: ${p.error}`, '']
+  lines.push(`${c.reloads} reloads per system under load, each as soon as the previous one is done and the new workers have served ${c.serve} ms. ` +
+    `Ours: ${c.via === 'cli' ? '`reload reload --wait`' : '`kill -HUP` to the keeper'}, done at its \`generation N serves\` line (the workers are replaced one at a time). ` +
+    `PM2: cluster mode \`-i ${c.workers}\`, \`pm2 reload\` (one instance after the other), done when it returns. ` +
+    '**drain set-up**: what part 2 gives PM2 (wait_ready with `process.send(\'ready\')`, listen_timeout 10000, kill_timeout 1600, a SIGINT handler that closes the server); ' +
+    '**plain app**: none of it (BENCH_PLAIN=1; PM2 without wait_ready). Under the keeper the app needs neither. ' +
+    'A keep-alive connection stays with its worker, so a new worker gets requests as clients reconnect: for PM2 with the set-up, once an old one is cut.', '')
+  lines.push('| system | app | reloads | requests | failed | failed by kind | non-2xx | signal → reload done, median (min–max) ms | signal → first answer from a new pid, median (min–max) ms | signal → old workers gone, median ms | pids seen (expected) | longest time without an answer (ms) | latency p50 / p99 / max (ms) |')
+  lines.push('|---|---|--:|--:|--:|---|--:|---|---|--:|--:|--:|---|')
+  for (const r of p.rows) {
+    const app = r.setup ? 'drain set-up' : 'plain app'
+    const name = r.label.replace(/, (drain set-up|plain app)$/, '')
+    if (r.requests === undefined) { lines.push(`| ${name} | ${app} | ${r.reloads ?? 0} | **error**: ${(r.error ?? '?').split('\n')[0]} | | | | | | | | | |`); continue }
+    const failed = r.system === 'ours' ? `**${fmt(r.failed)}**` : fmt(r.failed)
+    lines.push(`| ${name} | ${app} | ${r.reloads}${r.error !== undefined ? ' (stopped: error)' : ''} | ${fmt(r.requests)} | ${failed} | ${kinds(r.failedByKind)} | ` +
+      `${fmt(r.non2xx)}${r.non2xx > 0 ? ` (${kinds(r.non2xxByStatus)})` : ''} | ${mid(r.toReady)} | ${mid(r.toNewPid)} | ${fmt(r.oldExit?.median)} | ${r.generations} (${r.pidsExpected}) | ${fmt(r.longestGap)} | ${trio(r.latency)} |`)
+  }
+  lines.push('')
+  const ours = p.rows.filter((r) => r.system === 'ours')
+  const bad = ours.filter((r) => r.error !== undefined || r.failed !== 0 || r.non2xx !== 0)
+  if (ours.length > 0) {
+    lines.push(`**Target: 0 failed requests and 0 non-2xx across every roll, with and without the set-up (ours):** ${mark(bad.length === 0)}` +
+      (bad.length > 0 ? ` (${bad.map((r) => `${r.setup ? 'drain set-up' : 'plain app'}: ${r.error?.split('\n')[0] ?? `${r.failed} failed, ${r.non2xx} non-2xx`}`).join('; ')})` : ''), '')
+  }
+  return lines
+}
+
+function keeperThroughput (p) {
+  const lines = [`### 6c. Hello-world throughput, and how workers share it${p.seconds === undefined ? '' : ` <sub>(${p.seconds} s)</sub>`}`, '']
+  if (p.error !== undefined) return [...lines, `**error**: ${p.error}`, '']
+  const c = p.config ?? {}
+  const cpus = p.pinned
+    ? `The servers (every process of each: keeper, PM2's daemon, cluster primary, workers) ran on core${p.serverCpus.includes('-') ? 's' : ''} ${p.serverCpus} ` +
+      `and the load on ${p.loadCpus} (taskset)${p.serverCpus === '0' ? ', so on this machine 2 workers share one core' : ''}.`
+    : 'The servers and the load generator shared every core (no taskset).'
+  lines.push(`autocannon, ${c.connections} keep-alive connections, \`GET /\`, against five servers up throughout: ours with 2 workers, PM2 cluster mode \`-i 2\`, ` +
+    'Node\'s cluster module with 2 workers (`bench/apps/cluster.mjs`, its default round-robin: the primary accepts and hands each connection over), ours with 1 worker, ' +
+    `and the app alone (\`node app.mjs\`). After a ${c.warmup} s warm-up of each, ${p.rounds} rounds of ${c.seconds} s runs, one per server, the order turning each round ` +
+    '(the two 1-worker servers always back to back, their order alternating). Ratio = per round; shown is their geometric mean and 95% interval. ' +
+    cpus + ' Each answer\'s pid is counted: the share of each worker over all runs, and the busiest worker\'s share in each run (each run opens its connections anew).', '')
+  lines.push('| server | req/s, median (min–max) | p99, median ms | share of the requests per worker | busiest worker\'s share per run, median (min–max) % | errors + non-2xx |')
+  lines.push('|---|---|--:|---|---|--:|')
+  for (const r of p.rows) {
+    const shares = r.workers > 1 ? r.shares.map((s) => `${fmt(s.share)}%`).join(' / ') : '–'
+    lines.push(`| ${r.label} | ${mid(r.rps)} | ${fmt(r.p99.median)} | ${shares} | ${r.workers > 1 ? mid(r.topShare) : '–'} | ${fmt(r.errors + r.non2xx)} |`)
+  }
+  lines.push('')
+  const t = p.ratios
+  lines.push('| ratio | per-round ratios: geometric mean (95% interval) | per-round range | target |')
+  lines.push('|---|---|---|---|')
+  lines.push(`| req/s, ours 2 workers ÷ PM2 cluster -i 2 | ${ratioText(t.ours2ToPm2)} | ${fmt(t.ours2ToPm2.min)}–${fmt(t.ours2ToPm2.max)} | – |`)
+  lines.push(`| req/s, ours 2 workers ÷ Node cluster 2 workers | ${ratioText(t.ours2ToCluster)} | ${fmt(t.ours2ToCluster.min)}–${fmt(t.ours2ToCluster.max)} | – |`)
+  lines.push(`| req/s, ours 1 worker ÷ the app alone | ${ratioText(t.ours1ToPlain)} | ${fmt(t.ours1ToPlain.min)}–${fmt(t.ours1ToPlain.max)} | ≥ 0.97: ${verdicts[p.target]} |`)
+  lines.push(`| p99, ours 1 worker ÷ the app alone | ${ratioText(t.ours1ToPlainP99)} | ${fmt(t.ours1ToPlainP99.min)}–${fmt(t.ours1ToPlainP99.max)} | – |`)
+  lines.push('')
+  lines.push('A target is met when the whole interval is on its right side, not met when wholly on the wrong side, unresolved otherwise (too few rounds, or a noisy machine).', '')
+  return lines
+}
+
+const names = { availability: 'availability', crosscheck: 'cross-check', overhead: 'overhead', handover: 'handover', soak: 'soak', keeper: 'keeper' }
 
 /** The whole report from `results`, one run (parts that did not run are named and left out). */
 export function markdown (results) {
@@ -131,11 +237,12 @@ export function markdown (results) {
     ? '**Parts:** all of them, in this run.'
     : `**Parts in this run:** ${results.partsRun.map((p) => names[p]).join(', ')}. **Not in this run:** ${missing.map((p) => names[p]).join(', ')} ` +
       '(no figures from other runs are shown).', '')
-  const { availability: a, overhead: o, handover: h, soak: s } = results.parts
+  const { availability: a, overhead: o, handover: h, soak: s, keeper: k } = results.parts
   if (a !== undefined) lines.push(...availability(a, results.config))
   if (o !== undefined) lines.push(...overhead(o))
   if (h !== undefined) lines.push(...handover(h))
   if (s !== undefined) lines.push(...soak(s))
+  if (k !== undefined) lines.push(...keeper(k))
   lines.push('## Processes', '')
   lines.push(results.leftovers.length === 0
     ? 'Every process the bench started was gone at the end (checked by a mark in each process\'s environment).'

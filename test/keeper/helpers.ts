@@ -24,10 +24,11 @@ export interface Keeper {
  * Starts `reload run --listen 127.0.0.1:0 <flags> -- node <app>` and waits until its first workers are ready.
  * Workers get the arrivals preload, so `fixture.inFlight()` works.
  */
-export async function startKeeper (flags: string[] = [], { app = plainApp, env = {}, command, ready = true }: { app?: string, env?: Record<string, string>, command?: string[], ready?: boolean } = {}): Promise<Keeper> {
+export async function startKeeper (flags: string[] = [], { app = plainApp, env = {}, command, ready = true, behaviour }: { app?: string, env?: Record<string, string>, command?: string[], ready?: boolean, behaviour?: string } = {}): Promise<Keeper> {
   const dir = tempDir()
   const control = join(dir, 'control.sock')
   const behaviourFile = join(dir, 'behaviour')
+  if (behaviour !== undefined) writeFileSync(behaviourFile, behaviour)
   const listen = flags.some((f) => f.startsWith('--listen')) ? [] : ['--listen', '127.0.0.1:0']
   const fixture = startProcess(reloadBin, {
     args: ['run', ...listen, '--control', control, ...flags, '--', ...(command ?? [process.execPath, '--import', logArrivals, app])],

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, get, isAlive, Load, logArrivals, portBelowEphemeralRange, requires, root, socketActivate, startProcess, tempDir, which } from '@reload/test-helpers'
+import { closeAll, get, isAlive, Load, logArrivals, portBelowEphemeralRange, requires, root, socketActivate, startProcess, tempDir, until, which } from '@reload/test-helpers'
 import { answeredBy, cli, plainApp, reloadBin, startKeeper, workers } from './helpers.js'
 
 afterEach(closeAll)
@@ -106,9 +106,13 @@ describe('reload run: the ways it is started', () => {
     const port = await portBelowEphemeralRange()
     const fixture = startProcess('', {
       command: which('unshare') as string,
-      args: ['--pid', '--fork', '--mount-proc', tini, '--', process.execPath, reloadBin, 'run', '--listen', `127.0.0.1:${port}`, '--', process.execPath, '--import', logArrivals, plainApp],
+      // --kill-child: killing unshare (the test's cleanup) kills tini, and with it the whole namespace.
+      args: ['--pid', '--fork', '--kill-child', '--mount-proc', tini, '--', process.execPath, reloadBin, 'run', '--listen', `127.0.0.1:${port}`, '--', process.execPath, '--import', logArrivals, plainApp],
       env: { HOST: '127.0.0.1', PORT: String(port) }
     })
+    // The pids the keeper and workers print are the namespace's own: never kill those from here.
+    const add = fixture.pids.add.bind(fixture.pids)
+    fixture.pids.add = (pid: number) => pid === fixture.child.pid ? add(pid) : fixture.pids
     await fixture.waitFor(/worker ready on 127\.0\.0\.1/)
     // Inside the namespace the keeper is pid 2, right under tini.
     expect(fixture.output).toMatch(/keeper pid 2 starting/)
@@ -118,7 +122,7 @@ describe('reload run: the ways it is started', () => {
     const first = (await get(url)).pid
     // Signals go to tini (the container's pid 1, seen from outside), which passes them to the keeper.
     const tiniPid = Number(readFileSync(`/proc/${fixture.child.pid as number}/task/${fixture.child.pid as number}/children`, 'utf8').trim().split(/\s+/)[0])
-    fixture.pids.add(tiniPid)
+    add(tiniPid)
     process.kill(tiniPid, 'SIGHUP')
     await fixture.waitFor(/generation 2 serves/)
     await load.until((o) => o.some((x) => x.pid !== undefined && x.pid !== first), 'an answer from the new worker')
@@ -132,6 +136,29 @@ describe('reload run: the ways it is started', () => {
     expect(load.failures.filter((o) => o.error !== 'ECONNREFUSED' && o.error !== 'ECONNRESET')).toEqual([])
     expect((await slow.response).status).toBe(200)
     expect(fixture.output).toMatch(/keeper exits \(code=0\)/)
+  })
+
+  it('tells systemd (Type=notify) through systemd-notify: READY=1, RELOADING=1 and READY=1 around a roll, STOPPING=1; workers never see NOTIFY_SOCKET', async () => {
+    const dir = tempDir()
+    const said = join(dir, 'said')
+    // Stands in for systemd-notify: writes down what it was asked to send, and who its parent is.
+    writeFileSync(join(dir, 'systemd-notify'), `#!/bin/sh\nshift\necho "$PPID $*" >> '${said}'\n`, { mode: 0o755 })
+    const keeper = await startKeeper([], { env: { PATH: `${dir}:${process.env.PATH ?? ''}`, NOTIFY_SOCKET: join(dir, 'notify.sock') } })
+    const lines = (): string[] => { try { return readFileSync(said, 'utf8').trim().split('\n') } catch { return [] } }
+    await until(() => lines().length >= 1, 'READY=1')
+    const [worker] = workers(keeper.fixture).map((w) => w.pid)
+    expect(readFileSync(`/proc/${worker as number}/environ`, 'utf8').split('\0').filter((v) => v.startsWith('NOTIFY_SOCKET='))).toEqual([])
+    keeper.fixture.signal('SIGHUP', keeper.pid)
+    await until(() => lines().length >= 3, 'RELOADING=1, READY=1')
+    keeper.fixture.signal('SIGTERM', keeper.pid)
+    await keeper.fixture.exited()
+    await until(() => lines().length >= 4, 'STOPPING=1')
+    const sent = lines()
+    expect(sent.map((l) => l.split(' ')[0])).toEqual(Array(4).fill(String(keeper.pid)))
+    expect(sent[0]).toMatch(/ READY=1 STATUS=worker serving on 127\.0\.0\.1:\d+$/)
+    expect(sent[1]).toMatch(/ RELOADING=1 STATUS=rolling over to generation 2 MONOTONIC_USEC=\d+$/)
+    expect(sent[2]).toMatch(/ READY=1 STATUS=generation 2 serves \(pids \d+\)$/)
+    expect(sent[3]).toMatch(/ STOPPING=1$/)
   })
 
   it('bad input is a coded error with exit code 2, and an address in use exits 1 naming it', async () => {

@@ -22,6 +22,7 @@ export interface Target { control: string | undefined, pid: number | undefined, 
 
 export type Command =
   | { name: 'run', options: RunOptions }
+  | { name: 'dev', options: RunOptions & { watch: string[], ignore: string[] } }
   | { name: 'status', target: Target, json: boolean }
   | { name: 'reload', target: Target, wait: boolean, timeout: number }
   | { name: 'help' }
@@ -31,6 +32,7 @@ export const usage = `Usage:
   reload run [options] -- <command> [args...]   run <command> as workers of a keeper that holds the sockets
   reload status [--json] [target]                show the keeper's workers
   reload reload [--wait] [target]                roll the workers over to new code (SIGHUP to the keeper)
+  reload dev [options] -- <command> [args...]   run <command>, and hand over to the new code at every save
 
 reload run options:
   --listen ADDR          PORT, HOST:PORT, [IPV6]:PORT or unix:/path; repeat for more (also: systemd LISTEN_FDS)
@@ -39,9 +41,14 @@ reload run options:
   --ready-timeout TIME   how long a new worker may take to be ready (default 60s)
   --drain-timeout TIME   how long a worker may drain before what is left is cut (default 30s)
   --shutdown-delay TIME  on SIGTERM, keep serving this long before draining (default 0)
-  --control PATH         the control socket (default: one per keeper in $XDG_RUNTIME_DIR/reload-UID or /tmp/reload-UID)
+  --control PATH         the control socket (default: $XDG_RUNTIME_DIR/reload/PID.sock, else $TMPDIR/reload-UID/PID.sock)
   --no-preload           do not preload @reload/core/register into Node workers
   TIME is milliseconds, or a number with ms, s or m.
+
+reload dev options: --listen, --ready-timeout, --drain-timeout (default 5s), --no-preload, and
+  --watch PATH           what to watch, recursively (default: the current folder); repeat for more
+  --ignore GLOB          what not to watch (always ignored: node_modules .* dist build coverage *.log)
+  Type rs and Enter to reload by hand.
 
 target (status, reload): --control PATH, --pid PID or --pid-file FILE; none needed when one keeper runs.
   reload reload --wait exits 0 once every worker runs the new code, 1 with the reason when the roll failed
@@ -103,7 +110,7 @@ export function parseArgs (argv: string[]): Command {
   const [name, ...rest] = argv
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') return { name: 'help' }
   if (name === 'version' || name === '--version' || name === '-v') return { name: 'version' }
-  if (name !== 'run' && name !== 'status' && name !== 'reload') fail(`unknown command '${name}'`)
+  if (name !== 'run' && name !== 'status' && name !== 'reload' && name !== 'dev') fail(`unknown command '${name}'`)
   const options: RunOptions = {
     listen: [],
     workers: 1,
@@ -115,11 +122,18 @@ export function parseArgs (argv: string[]): Command {
     preload: true,
     command: []
   }
+  if (name === 'dev') {
+    options.drainTimeout = 5000
+    options.readyTimeout = 30_000
+  }
+  const watch: string[] = []
+  const ignore: string[] = []
   const target: Target = { control: undefined, pid: undefined, pidFile: undefined }
   let json = false
   let wait = false
   let timeout = Infinity
   const allowed: Record<typeof name, string[]> = {
+    dev: ['--listen', '--ready-timeout', '--drain-timeout', '--no-preload', '--watch', '--ignore'],
     run: ['--listen', '--workers', '--pid-file', '--ready-timeout', '--drain-timeout', '--shutdown-delay', '--control', '--no-preload'],
     status: ['--json', '--control', '--pid', '--pid-file'],
     reload: ['--wait', '--timeout', '--control', '--pid', '--pid-file']
@@ -128,7 +142,7 @@ export function parseArgs (argv: string[]): Command {
     const arg = rest[i] as string
     if (arg === '--') { options.command = rest.slice(i + 1); break }
     if (!arg.startsWith('-')) {
-      if (name !== 'run') fail(`reload ${name} takes no argument '${arg}'`)
+      if (name !== 'run' && name !== 'dev') fail(`reload ${name} takes no argument '${arg}'`)
       options.command = rest.slice(i)
       break
     }
@@ -154,11 +168,14 @@ export function parseArgs (argv: string[]): Command {
       case '--wait': wait = true; break
       case '--timeout': timeout = parseTime(flag, value()); break
       case '--pid': target.pid = pid(value()); break
+      case '--watch': watch.push(resolve(value())); break
+      case '--ignore': ignore.push(value()); break
     }
   }
   if (name === 'status') return { name, target, json }
   if (name === 'reload') return { name, target, wait, timeout }
-  if (options.command.length === 0) fail('reload run needs a command to run, after --: reload run --listen 3000 -- node server.js')
+  if (options.command.length === 0) fail(`reload ${name} needs a command to run, after --: reload ${name} --listen 3000 -- node server.js`)
   if (options.readyTimeout < 1) fail('--ready-timeout should be at least 1 ms')
+  if (name === 'dev') return { name, options: { ...options, watch: watch.length > 0 ? watch : [process.cwd()], ignore } }
   return { name, options }
 }

@@ -1,10 +1,13 @@
 import type { ChildProcess } from 'node:child_process'
-import { realpathSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { realpathSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { later, ReloadError, spawnWorker, startCwd, type Later, type Logger } from '@reload/core/keeper'
 import type { RunOptions } from './args.js'
+import { notify } from './notify.js'
 import type { Held } from './listen.js'
 
 /** Where a worker is: starting until it says ready, ready while it serves, draining once told to stop. */
@@ -64,7 +67,8 @@ export interface KeeperStatus {
 }
 
 // A worker that served this long before it died was not crash-looping: its next start is immediate.
-const STABLE = 10_000
+// Short on purpose: a worker killed every few seconds (OOM, an operator) still served in between.
+const STABLE = 2000
 const BACKOFF_FIRST = 250
 const BACKOFF_CAP = 10_000
 // Past its own drainTimeout, a worker is killed: its own timer should have ended it already.
@@ -73,7 +77,20 @@ const KILL_MARGIN = 5000
 // @reload/core may never say it).
 const CLOSE_WAIT = 2000
 
-const register = pathToFileURL(realpathSync(fileURLToPath(import.meta.resolve('@reload/core/register')))).href
+// The keeper's own copy of the preload, for an app that has no @reload/core of its own.
+const ownRegister = fileURLToPath(import.meta.resolve('@reload/core/register'))
+
+/**
+ * The preload for a worker started in `cwd`: the app's own @reload/core (a new release brings its own,
+ * and the old release may be deleted), else the keeper's.
+ */
+function register (cwd: string): string {
+  let path = ownRegister
+  // Resolved from the real folder: Node caches a resolution by the path asked from, which a moved
+  // `current` symlink keeps.
+  try { path = createRequire(join(realpathSync(cwd), 'package.json')).resolve('@reload/core/register') } catch {}
+  return pathToFileURL(path).href
+}
 
 /**
  * `reload run`: holds the listeners for its whole life and keeps N workers serving on them. Rolls them
@@ -91,6 +108,8 @@ export class Keeper {
   readonly #cwd = startCwd()
   readonly #stop = new AbortController()
   #generation = 1
+  /** Until the first workers are started (or failed to), a roll would race them. */
+  #starting = true
   #restarts = 0
   #roll: Promise<RollResult> | undefined
   #queued: Promise<RollResult> | undefined
@@ -107,6 +126,8 @@ export class Keeper {
   }
 
   get generation (): number { return this.#generation }
+  /** The pids of the workers that serve. */
+  get pids (): number[] { return this.#pids() }
   get isStopping (): boolean { return this.#stopping !== undefined }
 
   /** Starts every worker; resolves once all are ready, rejects (having stopped them) when one fails. */
@@ -119,6 +140,8 @@ export class Keeper {
     } catch (err) {
       for (const slot of this.#slots) if (slot.current !== undefined) this.#retire(slot.current)
       throw err
+    } finally {
+      this.#starting = false
     }
     this.#log.info({ ms: Math.round(performance.now() - started), pids: this.#pids().join(',') },
       `${this.#slots.length === 1 ? 'worker' : `${this.#slots.length} workers`} ready on ${this.#held.map((h) => h.label).join(', ')}`)
@@ -130,6 +153,7 @@ export class Keeper {
    */
   reload (): Promise<RollResult> {
     if (this.#stopping !== undefined) return Promise.reject(new ReloadError('ERR_RELOAD_DRAINING', 'the keeper is shutting down: nothing to reload'))
+    if (this.#starting) return Promise.reject(new ReloadError('ERR_RELOAD_NOT_READY', 'the first workers are still starting: reload once they are ready'))
     if (this.#roll === undefined) {
       this.#roll = this.#rollOnce().finally(() => { this.#roll = undefined })
       return this.#roll
@@ -144,6 +168,8 @@ export class Keeper {
   async #rollOnce (): Promise<RollResult> {
     const generation = ++this.#generation
     const started = performance.now()
+    const pids: number[] = []
+    notify(`RELOADING=1\nSTATUS=rolling over to generation ${generation}`).catch(() => {})
     this.#log.info({ generation, workers: this.#slots.length }, `rolling ${this.#slots.length === 1 ? 'the worker' : `${this.#slots.length} workers`} over to generation ${generation}`)
     for (const slot of this.#slots) {
       if (this.#stopping !== undefined) throw new ReloadError('ERR_RELOAD_ABORTED', 'roll abandoned: the keeper is shutting down')
@@ -158,11 +184,13 @@ export class Keeper {
           { cause })
         this.#log.error({ code: error.code, generation }, error.message)
         this.#lastRoll = { ok: false, generation, message: error.message, at: Date.now() }
+        if (this.#stopping === undefined) notify(`READY=1\nSTATUS=reload to generation ${generation} failed; the previous code serves`).catch(() => {})
         throw error
       }
       const old = slot.current
       this.#supersede(slot)
       slot.current = next
+      pids.push(next.pid)
       slot.crashes = 0
       this.#log.info({ pid: next.pid, generation }, `worker ${slot.index} ready${old === undefined ? '' : `; pid ${old.pid} drains`}`)
       if (old !== undefined) {
@@ -171,9 +199,10 @@ export class Keeper {
         await Promise.race([old.closed, new Promise<void>((resolve) => { later(CLOSE_WAIT, resolve) })])
       }
     }
-    const result = { generation, pids: this.#pids(), ms: Math.round(performance.now() - started) }
+    const result = { generation, pids, ms: Math.round(performance.now() - started) }
     this.#log.info({ generation, ms: result.ms, pids: result.pids.join(',') }, `generation ${generation} serves`)
     this.#lastRoll = { ok: true, generation, message: `generation ${generation} serves (${result.pids.join(', ')})`, at: Date.now() }
+    notify(`READY=1\nSTATUS=generation ${generation} serves (pids ${result.pids.join(', ')})`).catch(() => {})
     return result
   }
 
@@ -188,6 +217,7 @@ export class Keeper {
       }
       return this.#stopping
     }
+    notify('STOPPING=1').catch(() => {})
     this.#stopping = this.#drainAll(signal)
     return this.#stopping
   }
@@ -195,7 +225,9 @@ export class Keeper {
   async #drainAll (signal: string): Promise<number> {
     this.#stop.abort(`shutting down on ${signal}`)
     for (const slot of this.#slots) this.#supersede(slot)
-    if (this.#options.shutdownDelay > 0 && !this.#forced) {
+    // A delay lets load balancers notice; with no worker that ever served there is nothing to notice.
+    const served = [...this.#alive.values()].some((w) => w.ready !== undefined)
+    if (this.#options.shutdownDelay > 0 && !this.#forced && served) {
       this.#log.info({ ms: this.#options.shutdownDelay }, `${signal}: serving ${this.#options.shutdownDelay} ms more before draining (shutdown delay)`)
       await new Promise<void>((resolve) => {
         const timer = later(this.#options.shutdownDelay, resolve, { keepAlive: true })
@@ -273,7 +305,7 @@ export class Keeper {
     const env: NodeJS.ProcessEnv = { ...process.env, RELOAD_KEEPER: String(process.pid) }
     // The worker's own drain budget is the keeper's, unless its code sets one.
     env.RELOAD_DRAIN_TIMEOUT ??= String(this.#options.drainTimeout)
-    if (this.#options.preload) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --import=${register}`.trim()
+    if (this.#options.preload) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --import=${register(this.#cwd)}`.trim()
     return env
   }
 

@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkInternals, ReloadError, removePidFile, removeSocket, stderrLogger, writePidFile, type Logger } from '@reload/core/keeper'
 import { parseArgs, usage, type RunOptions } from './args.js'
+import { dev } from './dev.js'
 import { ask, controlDir, findKeeper, serveControl } from './control.js'
 import { Keeper, type KeeperStatus } from './keeper.js'
 import { holdListeners, type Held } from './listen.js'
+import { notify } from './notify.js'
 
 /** Runs the `reload` command line; resolves with the exit code (undefined: the process exits on its own). */
 export async function main (argv: string[]): Promise<number | undefined> {
@@ -14,6 +16,7 @@ export async function main (argv: string[]): Promise<number | undefined> {
       case 'help': process.stdout.write(usage); return 0
       case 'version': process.stdout.write(`${version()}\n`); return 0
       case 'run': return await run(command.options)
+      case 'dev': return await dev(command.options)
       case 'status': return await status(await findKeeper(command.target), command.json)
       case 'reload': return await reload(await findKeeper(command.target), command.wait, command.timeout)
     }
@@ -57,7 +60,7 @@ async function run (options: RunOptions): Promise<number | undefined> {
   process.on('SIGHUP', () => {
     if (!ready) { log.warn({}, 'SIGHUP ignored: the workers are still starting'); return }
     log.info({}, 'SIGHUP received')
-    keeper.reload().catch(() => {})
+    keeper.reload().catch((err: ReloadError) => { if (err.code !== 'ERR_RELOAD_ROLL_FAILED') log.warn({ code: err.code }, `SIGHUP ignored: ${err.message}`) })
   })
   const control = await serveControl(keeper, controlPath)
   control.on('error', (err) => log.warn({}, `control socket: ${err.message}`))
@@ -79,6 +82,7 @@ async function run (options: RunOptions): Promise<number | undefined> {
     return undefined
   }
   ready = true
+  notify(`READY=1\nSTATUS=${options.workers === 1 ? 'worker' : `${options.workers} workers`} serving on ${held.map((h) => h.label).join(', ')}`).catch(() => {})
   return undefined
 }
 

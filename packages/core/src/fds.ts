@@ -94,7 +94,8 @@ export function readInheritance (env: NodeJS.ProcessEnv, pid: number): Inheritan
   const generation = Number(vars.RELOAD_GENERATION ?? 1)
   const keeper = Number(vars.RELOAD_KEEPER)
   return {
-    keeper: Number.isSafeInteger(keeper) && keeper > 1 ? keeper : undefined,
+    // A keeper may be pid 1, in a container started without an init.
+    keeper: Number.isSafeInteger(keeper) && keeper >= 1 ? keeper : undefined,
     fds,
     warnings: [],
     readyFd: Number.isSafeInteger(readyFd) && (readyFd as number) > 2 ? readyFd : undefined,

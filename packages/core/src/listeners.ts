@@ -92,7 +92,8 @@ export class Listeners {
 
   /**
    * With `byPortAlone` (a keeper's worker), a TCP `listen()` whose host matches no inherited listener takes
-   * the one listener on that port: where to listen is the operator's `--listen`, not the app's default host.
+   * the one listener on that port (or the one TCP listener, for port 0): where to listen is the operator's
+   * `--listen`, not the app's defaults.
    */
   constructor (inherited: InheritedFd[], match: { byPortAlone: boolean }, hooks: {
     settled: () => void
@@ -218,8 +219,9 @@ export class Listeners {
   }
 
   #samePort (free: InheritedFd[], target: Target): InheritedFd | undefined {
-    if (!this.#byPortAlone || target.kind !== 'tcp' || target.port === 0) return undefined
-    const found = free.filter((f) => f.address?.kind === 'tcp' && f.address.port === target.port)
+    if (!this.#byPortAlone || target.kind !== 'tcp') return undefined
+    // Port 0 asks for any port: the keeper's one TCP socket is one.
+    const found = free.filter((f) => f.address?.kind === 'tcp' && (target.port === 0 || f.address.port === target.port))
     return found.length === 1 ? found[0] : undefined
   }
 

@@ -20,7 +20,8 @@ function format (level: string, obj: object, msg: string): string {
 
 /** One line per event on stderr, the default when no `logger` option is given. */
 export const stderrLogger: Logger = {
-  info: (obj, msg) => { process.stderr.write(format('info', obj, msg)) },
+  // RELOAD_LOG=warn (what `reload dev` sets for its workers) keeps only what is wrong.
+  info: (obj, msg) => { if (process.env.RELOAD_LOG !== 'warn') process.stderr.write(format('info', obj, msg)) },
   warn: (obj, msg) => { process.stderr.write(format('warn', obj, msg)) },
   error: (obj, msg) => { process.stderr.write(format('error', obj, msg)) }
 }

@@ -76,6 +76,9 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     const inheritance = takeInheritance()
     this.generation = inheritance.generation
     this.keeper = inheritance.keeper
+    // A worker shares the keeper's terminal; once it hangs up, every write to it fails (EIO). The keeper
+    // outlives its terminal, and so must its workers, who have requests to finish.
+    if (this.keeper !== undefined) for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
     const parent = new ParentLink(inheritance.readyFd)
     if (parent.pid !== undefined) {
       const pid = parent.pid
@@ -201,6 +204,15 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       }
     }
     const closed = this.#listeners.closeUnclaimed()
+    if (closed.length > 0 && this.keeper !== undefined) {
+      // A keeper's worker that leaves one of its sockets alone serves somewhere nobody sends traffic.
+      const listening = this.#listeners.bindings.map((b) => b.name).join(', ') || 'nothing'
+      const why = `this app does not listen on the keeper's ${closed.join(', ')} (it listens on ${listening}); ` +
+        'make it listen on the --listen address (same port, or port 0), or change --listen'
+      this.#log.error({ code: 'ERR_RELOAD_LISTEN' }, why)
+      this.#failStart(why)
+      return
+    }
     if (closed.length > 0) this.#log.info({ names: closed.join(',') }, 'closed inherited listeners the new code does not use')
     if (!await this.#upgrader.ready()) return
     const listening = this.#listeners.bindings.map((b) => b.name).join(',') || 'none'
