@@ -155,7 +155,7 @@ export class Keeper {
   get pids () {
     const pids = this.proc === undefined ? [] : [this.proc.pid]
     for (const line of this.proc?.lines ?? []) {
-      const match = this.#keeper(line, /starting worker \d+ \(pid=(\d+) /)
+      const match = this.#keeper(line, /starting worker \d+ \(worker=(\d+) /)
       if (match !== null) pids.push(Number(match[1]))
     }
     return pids
@@ -180,7 +180,7 @@ export class Keeper {
     this.proc = new Proc(reloadBin, { args, env, cwd: dirname(this.app) })
     this.proc.label = `reload run ${basename(this.app)}`
     this.tag = `reload[${this.proc.pid}]: `
-    const { match, at } = await started(this.proc, this.#line('(?:\\d+ workers|worker) ready on \\S+ \\(ms=(\\d+) pids=([\\d,]+)\\)'))
+    const { match, at } = await started(this.proc, this.#line('(?:\\d+ workers|worker) ready on \\S+ \\(ms=(\\d+) workers=([\\d,]+)\\)'))
     this.readyAt = at
     this.current = match[2].split(',').map(Number)
     return this.proc.pid
@@ -189,7 +189,7 @@ export class Keeper {
   async reload () {
     const old = [...this.current]
     const generation = this.generation + 1
-    const serves = this.proc.waitFor(this.#line(`generation ${generation} serves \\(generation=${generation} ms=(\\d+) pids=([\\d,]+)\\)`),
+    const serves = this.proc.waitFor(this.#line(`generation ${generation} serves \\(generation=${generation} ms=(\\d+) workers=([\\d,]+)\\)`),
       { ms: 60_000, from: this.proc.lines.length, fail: this.#line('(?:reload failed|roll abandoned)') })
     const at = now()
     let cli
@@ -222,7 +222,7 @@ export class Keeper {
     const old = this.current[slot - 1]
     const from = this.proc.lines.length
     const crashed = this.proc.waitFor(this.#line(`.*\\(pid=${old}(?: crashes=\\d+)? wait=(\\d+)\\)`), { ms: 30_000, from })
-    const back = this.proc.waitFor(this.#line(`worker ${slot} serves again \\(pid=(\\d+) generation=\\d+\\)`), { ms: 30_000, from })
+    const back = this.proc.waitFor(this.#line(`worker ${slot} serves again \\(worker=(\\d+) generation=\\d+\\)`), { ms: 30_000, from })
     const at = now()
     signal(old, 'SIGKILL')
     const ready = Promise.all([crashed, back]).then(([c, b]) => {

@@ -52,7 +52,8 @@ export class Fixture {
 
   #add (text: string): void {
     this.lines.push({ text, at: Date.now() })
-    for (const match of text.matchAll(/\bpid[= ](\d+)/g)) this.pids.add(Number(match[1]))
+    // The emitting process (reload[<pid>]:, pid=) and the others it names (worker=, child=).
+    for (const match of text.matchAll(/(?:\bpid[= ]|^reload\[|\bworker=|\bchild=)(\d+)/g)) this.pids.add(Number(match[1]))
     if (process.env.RELOAD_TEST_ECHO !== undefined) process.stderr.write(`  | ${text}\n`)
     for (const wake of this.#waiters) wake()
   }

@@ -13,7 +13,7 @@ describe('reload run: crashes', () => {
     await load.servedBy(first, 30)
     const before = load.outcomes.length
     process.kill(first, 'SIGKILL')
-    const { match } = await keeper.fixture.waitFor(/worker 1 serves again \(pid=(\d+)/)
+    const { match } = await keeper.fixture.waitFor(/worker 1 serves again \(worker=(\d+)/)
     const next = Number(match[1])
     await load.servedBy(next, 30)
     const outcomes = await load.stop()
@@ -59,8 +59,8 @@ describe('reload run: crashes', () => {
     const from = keeper.fixture.lines.length
     keeper.behave('ok')
     // Crashing workers are ready for 100 ms too: the one that serves on is one started after the fix.
-    const { index: start } = await keeper.fixture.waitFor(/starting worker 1 \(pid=\d+/, { from, timeout: 20_000 })
-    const { match } = await keeper.fixture.waitFor(/worker 1 serves again \(pid=(\d+)/, { from: start, timeout: 20_000 })
+    const { index: start } = await keeper.fixture.waitFor(/starting worker 1 \(worker=\d+/, { from, timeout: 20_000 })
+    const { match } = await keeper.fixture.waitFor(/worker 1 serves again \(worker=(\d+)/, { from: start, timeout: 20_000 })
     expect((await get(keeper.url)).pid).toBe(Number(match[1]))
   })
 
@@ -69,7 +69,7 @@ describe('reload run: crashes', () => {
     const [first] = workers(keeper.fixture).map((w) => w.pid) as [number]
     const slow = await keeper.fixture.inFlight(`${keeper.url}/?sleep=1`)
     process.kill(first, 'SIGTERM')
-    const { match } = await keeper.fixture.waitFor(/worker 1 serves again \(pid=(\d+)/)
+    const { match } = await keeper.fixture.waitFor(/worker 1 serves again \(worker=(\d+)/)
     expect((await get(keeper.url)).pid).toBe(Number(match[1]))
     const done = await slow.response
     expect(done.status).toBe(200)

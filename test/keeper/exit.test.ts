@@ -57,7 +57,7 @@ describe('reload run: exit, status and control', () => {
     const [first] = workers(keeper.fixture).map((w) => w.pid)
     expect(await getUnix(path)).toBe(`ospid:${first}`)
     keeper.fixture.signal('SIGHUP', keeper.pid)
-    const { match } = await keeper.fixture.waitFor(/generation 2 serves \(generation=2 ms=\d+ pids=(\d+)/)
+    const { match } = await keeper.fixture.waitFor(/generation 2 serves \(generation=2 ms=\d+ workers=(\d+)/)
     expect(await getUnix(path)).toBe(`ospid:${match[1] as string}`)
     keeper.fixture.signal('SIGTERM', keeper.pid)
     expect((await keeper.fixture.exited()).code).toBe(0)

@@ -53,7 +53,7 @@ export async function startKeeper (flags: string[] = [], { app = plainApp, env =
 /** Worker pids the keeper announced, in order, with their generation. */
 export function workers (fixture: Fixture): Array<{ pid: number, generation: number, slot: number }> {
   return fixture.lines.flatMap(({ text }) => {
-    const m = /starting worker (\d+) \(pid=(\d+) generation=(\d+)\)/.exec(text)
+    const m = /starting worker (\d+) \(worker=(\d+) generation=(\d+)\)/.exec(text)
     return m === null ? [] : [{ slot: Number(m[1]), pid: Number(m[2]), generation: Number(m[3]) }]
   })
 }

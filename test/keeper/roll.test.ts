@@ -9,7 +9,7 @@ afterEach(closeAll)
 
 /** Waits until the keeper logs that `generation` serves; returns the worker pids it names. */
 async function serves (fixture: Fixture, generation: number, timeout = 20_000): Promise<number[]> {
-  const { match } = await fixture.waitFor(new RegExp(`generation ${generation} serves \\(generation=${generation} ms=\\d+ pids=([\\d,]+)\\)`), { timeout })
+  const { match } = await fixture.waitFor(new RegExp(`generation ${generation} serves \\(generation=${generation} ms=\\d+ workers=([\\d,]+)\\)`), { timeout })
   return (match[1] as string).split(',').map(Number)
 }
 
@@ -58,8 +58,8 @@ describe('reload run: rolling reloads', () => {
     for (const pid of first) await keeper.fixture.gone(pid)
     // One at a time: worker 2's replacement started only once worker 1's was ready (both keeper lines).
     const text = keeper.fixture.output
-    const readyOfFirst = text.indexOf(`worker 1 ready; pid ${first[0]} drains (pid=${next[0]} generation=2)`)
-    const startOfSecond = text.indexOf(`starting worker 2 (pid=${next[1]} generation=2)`)
+    const readyOfFirst = text.indexOf(`worker 1 ready; pid ${first[0]} drains (worker=${next[0]} generation=2)`)
+    const startOfSecond = text.indexOf(`starting worker 2 (worker=${next[1]} generation=2)`)
     expect(readyOfFirst).toBeGreaterThan(-1)
     expect(startOfSecond).toBeGreaterThan(readyOfFirst)
     await load.stop()

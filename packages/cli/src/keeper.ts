@@ -143,7 +143,7 @@ export class Keeper {
     } finally {
       this.#starting = false
     }
-    this.#log.info({ ms: Math.round(performance.now() - started), pids: this.#pids().join(',') },
+    this.#log.info({ ms: Math.round(performance.now() - started), workers: this.#pids().join(',') },
       `${this.#slots.length === 1 ? 'worker' : `${this.#slots.length} workers`} ready on ${this.#held.map((h) => h.label).join(', ')}`)
   }
 
@@ -192,7 +192,7 @@ export class Keeper {
       slot.current = next
       pids.push(next.pid)
       slot.crashes = 0
-      this.#log.info({ pid: next.pid, generation }, `worker ${slot.index} ready${old === undefined ? '' : `; pid ${old.pid} drains`}`)
+      this.#log.info({ worker: next.pid, generation }, `worker ${slot.index} ready${old === undefined ? '' : `; pid ${old.pid} drains`}`)
       if (old !== undefined) {
         this.#retire(old)
         // Once the roll is said to be done, no new connection may reach old code.
@@ -200,7 +200,7 @@ export class Keeper {
       }
     }
     const result = { generation, pids, ms: Math.round(performance.now() - started) }
-    this.#log.info({ generation, ms: result.ms, pids: result.pids.join(',') }, `generation ${generation} serves`)
+    this.#log.info({ generation, ms: result.ms, workers: result.pids.join(',') }, `generation ${generation} serves`)
     this.#lastRoll = { ok: true, generation, message: `generation ${generation} serves (${result.pids.join(', ')})`, at: Date.now() }
     notify(`READY=1\nSTATUS=generation ${generation} serves (pids ${result.pids.join(', ')})`).catch(() => {})
     return result
@@ -331,7 +331,7 @@ export class Keeper {
         process.once('exit', close)
         this.#alive.set(pid, worker)
         process.once('exit', () => this.#exited(pid))
-        this.#log.info({ pid, generation }, `starting worker ${slot.index}`)
+        this.#log.info({ worker: pid, generation }, `starting worker ${slot.index}`)
       }
     })
     const ready = worker as Worker
@@ -366,7 +366,7 @@ export class Keeper {
       for (const answer of [...worker.answers]) answer(undefined)
       link?.destroy()
       if (worker.retiring) {
-        this.#log.info({ pid: worker.pid, code: signal ?? code }, `worker ${worker.slot} (generation ${worker.generation}) drained and exited`)
+        this.#log.info({ worker: worker.pid, code: signal ?? code }, `worker ${worker.slot} (generation ${worker.generation}) drained and exited`)
         return
       }
       this.#crashed(slot, worker, code, signal)
@@ -379,7 +379,7 @@ export class Keeper {
     if (worker.retiring || this.#stopping !== undefined) return
     worker.retiring = true
     worker.state = 'draining'
-    this.#log.warn({ pid: worker.pid }, `worker ${slot.index} (pid ${worker.pid}) is stopping on its own (a SIGTERM not from the keeper?): starting a replacement`)
+    this.#log.warn({ worker: worker.pid }, `worker ${slot.index} (pid ${worker.pid}) is stopping on its own (a SIGTERM not from the keeper?): starting a replacement`)
     if (slot.current === worker) {
       slot.current = undefined
       this.#restart(slot, 0)
@@ -396,11 +396,11 @@ export class Keeper {
     const how = signal ?? `code ${code ?? '?'}`
     const after = `${(lived / 1000).toFixed(1)} s`
     if (slot.crashes >= 3) {
-      this.#log.error({ pid: worker.pid, crashes: slot.crashes, wait },
+      this.#log.error({ worker: worker.pid, crashes: slot.crashes, wait },
         `worker ${slot.index} is crash-looping: ${slot.crashes} exits in a row (pid ${worker.pid}: ${how} after ${after}); ` +
         `next start in ${wait} ms. The listeners stay open and connections wait in the backlog; fix the app and reload`)
     } else {
-      this.#log.warn({ pid: worker.pid, wait }, `worker ${slot.index} (pid ${worker.pid}) exited with ${how} after ${after}; starting it again${wait > 0 ? ` in ${wait} ms` : ''}`)
+      this.#log.warn({ worker: worker.pid, wait }, `worker ${slot.index} (pid ${worker.pid}) exited with ${how} after ${after}; starting it again${wait > 0 ? ` in ${wait} ms` : ''}`)
     }
     this.#restart(slot, wait)
   }
@@ -420,7 +420,7 @@ export class Keeper {
         }
         slot.starting = undefined
         slot.current = worker
-        this.#log.info({ pid: worker.pid, generation }, `worker ${slot.index} serves again`)
+        this.#log.info({ worker: worker.pid, generation }, `worker ${slot.index} serves again`)
       }, (err: ReloadError) => {
         if (slot.starting !== abort || this.#stopping !== undefined) return
         slot.starting = undefined
@@ -448,7 +448,7 @@ export class Keeper {
     const killAfter = this.#options.drainTimeout + KILL_MARGIN
     later(killAfter, () => {
       if (this.#alive.has(worker.pid)) {
-        this.#log.warn({ pid: worker.pid }, `worker ${worker.slot} (pid ${worker.pid}) still runs ${killAfter} ms after SIGTERM: killing it`)
+        this.#log.warn({ worker: worker.pid }, `worker ${worker.slot} (pid ${worker.pid}) still runs ${killAfter} ms after SIGTERM: killing it`)
         kill(worker.pid, 'SIGKILL')
       }
     })

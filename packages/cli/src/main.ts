@@ -72,7 +72,7 @@ async function run (options: RunOptions): Promise<number | undefined> {
       throw new ReloadError('ERR_RELOAD_PID_FILE', `could not write the pid file ${options.pidFile} (${(err as Error).message}); make its folder writable by this user, or change --pid-file`)
     }
   }
-  log.info({ listening: held.map((h) => h.label).join(','), workers: options.workers, control: controlPath }, `keeper pid ${process.pid} starting ${options.command.join(' ')}`)
+  log.info({ listening: held.map((h) => h.label).join(','), count: options.workers, control: controlPath }, `keeper pid ${process.pid} starting ${options.command.join(' ')}`)
   try {
     await keeper.start()
   } catch (err) {
