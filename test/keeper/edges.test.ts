@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process'
 import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, Fixture, get, isAlive, portBelowEphemeralRange, requires, root, startProcess, tempDir, which } from '@reload/test-helpers'
-import { cli, plainApp, reloadBin, startKeeper, workers } from './helpers.js'
+import { closeAll, Fixture, get, isAlive, portBelowEphemeralRange, requires, root, startProcess, tempDir } from '@reload/test-helpers'
+import { cli, inPidNamespace, plainApp, reloadBin, startKeeper, workers } from './helpers.js'
 
 afterEach(closeAll)
 
@@ -98,19 +98,13 @@ describe('reload run: edges', () => {
   it('runs as pid 1 of a PID namespace without an init (a container started without --init)', async (ctx) => {
     await requires(ctx, 'root', 'mount namespace')
     const port = await portBelowEphemeralRange()
-    const fixture = startProcess('', {
-      command: which('unshare') as string,
-      args: ['--pid', '--fork', '--kill-child', '--mount-proc', process.execPath, reloadBin, 'run', '--listen', `127.0.0.1:${port}`, '--', process.execPath, plainApp],
-      env: { HOST: '127.0.0.1', PORT: String(port) }
-    })
-    // The pids it prints are the namespace's own: never kill those from here.
-    const add = fixture.pids.add.bind(fixture.pids)
-    fixture.pids.add = (pid: number) => pid === fixture.child.pid ? add(pid) : fixture.pids
+    const { fixture, pidOne } = inPidNamespace([process.execPath, reloadBin, 'run', '--listen', `127.0.0.1:${port}`, '--', process.execPath, plainApp],
+      { HOST: '127.0.0.1', PORT: String(port) })
     await fixture.waitFor(/worker ready on 127\.0\.0\.1/)
     expect(fixture.output).toMatch(/keeper pid 1 starting/)
     const url = `http://127.0.0.1:${port}`
     const first = (await get(url)).pid
-    const keeper = Number(readFileSync(`/proc/${fixture.child.pid as number}/task/${fixture.child.pid as number}/children`, 'utf8').trim().split(/\s+/)[0])
+    const keeper = pidOne()
     process.kill(keeper, 'SIGHUP')
     await fixture.waitFor(/generation 2 serves/)
     expect((await get(url)).pid).not.toBe(first)

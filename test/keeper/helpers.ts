@@ -1,8 +1,8 @@
 // What the keeper tests share: starting `reload run` with the plain app, and the `reload` command line.
 import { spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { logArrivals, request, root, startProcess, tempDir, type Fixture, type StartOptions } from '@reload/test-helpers'
+import { logArrivals, request, root, startProcess, tempDir, which, type Fixture, type StartOptions } from '@reload/test-helpers'
 
 export const reloadBin = join(root, 'packages/cli/bin/reload.js')
 export const plainApp = join(root, 'test/keeper/fixtures/plain-app.js')
@@ -83,4 +83,21 @@ export async function answeredBy (url: string, pids: number[], timeout = 15_000)
     const outcome = await request(url)
     if (outcome.pid !== undefined) want.delete(outcome.pid)
   }
+}
+
+/**
+ * Runs `command` as pid 1 of a new PID namespace (`unshare --pid --fork --kill-child`): killing the fixture
+ * (unshare) kills the namespace. The pids printed inside are the namespace's own, so the fixture never
+ * collects (or kills) them. `pidOne()` is that pid 1 as seen from here, to signal it.
+ */
+export function inPidNamespace (command: string[], env: Record<string, string>): { fixture: Fixture, pidOne: () => number } {
+  const fixture = startProcess('', {
+    command: which('unshare') as string,
+    args: ['--pid', '--fork', '--kill-child', '--mount-proc', ...command],
+    env
+  })
+  const unshare = fixture.child.pid as number
+  fixture.pids.add = (pid: number) => pid === unshare ? Set.prototype.add.call(fixture.pids, pid) as Set<number> : fixture.pids
+  const pidOne = (): number => Number(readFileSync(`/proc/${unshare}/task/${unshare}/children`, 'utf8').trim().split(/\s+/)[0])
+  return { fixture, pidOne }
 }

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, get, isAlive, Load, logArrivals, portBelowEphemeralRange, requires, root, socketActivate, startProcess, tempDir, until, which } from '@reload/test-helpers'
-import { answeredBy, cli, plainApp, reloadBin, startKeeper, workers } from './helpers.js'
+import { answeredBy, cli, inPidNamespace, plainApp, reloadBin, startKeeper, workers } from './helpers.js'
 
 afterEach(closeAll)
 
@@ -104,15 +104,8 @@ describe('reload run: the ways it is started', () => {
     if (tini === undefined && process.env.CI === 'true') throw new Error('tini is not installed (.ci/run installs it)')
     if (tini === undefined) { ctx.skip('tini is not installed'); return }
     const port = await portBelowEphemeralRange()
-    const fixture = startProcess('', {
-      command: which('unshare') as string,
-      // --kill-child: killing unshare (the test's cleanup) kills tini, and with it the whole namespace.
-      args: ['--pid', '--fork', '--kill-child', '--mount-proc', tini, '--', process.execPath, reloadBin, 'run', '--listen', `127.0.0.1:${port}`, '--', process.execPath, '--import', logArrivals, plainApp],
-      env: { HOST: '127.0.0.1', PORT: String(port) }
-    })
-    // The pids the keeper and workers print are the namespace's own: never kill those from here.
-    const add = fixture.pids.add.bind(fixture.pids)
-    fixture.pids.add = (pid: number) => pid === fixture.child.pid ? add(pid) : fixture.pids
+    const { fixture, pidOne } = inPidNamespace([tini, '--', process.execPath, reloadBin, 'run', '--listen', `127.0.0.1:${port}`, '--', process.execPath, '--import', logArrivals, plainApp],
+      { HOST: '127.0.0.1', PORT: String(port) })
     await fixture.waitFor(/worker ready on 127\.0\.0\.1/)
     // Inside the namespace the keeper is pid 2, right under tini.
     expect(fixture.output).toMatch(/keeper pid 2 starting/)
@@ -121,8 +114,7 @@ describe('reload run: the ways it is started', () => {
     await load.until((o) => o.length >= 20, '20 responses')
     const first = (await get(url)).pid
     // Signals go to tini (the container's pid 1, seen from outside), which passes them to the keeper.
-    const tiniPid = Number(readFileSync(`/proc/${fixture.child.pid as number}/task/${fixture.child.pid as number}/children`, 'utf8').trim().split(/\s+/)[0])
-    add(tiniPid)
+    const tiniPid = pidOne()
     process.kill(tiniPid, 'SIGHUP')
     await fixture.waitFor(/generation 2 serves/)
     await load.until((o) => o.some((x) => x.pid !== undefined && x.pid !== first), 'an answer from the new worker')
