@@ -116,6 +116,8 @@ export class Keeper {
   #lastRoll: KeeperStatus['lastRoll']
   #stopping: Promise<number> | undefined
   #forced = false
+  /** Ends the shutdown delay early (a second signal). */
+  #endDelay = (): void => {}
   readonly #gone: Array<() => void> = []
 
   constructor (options: RunOptions, held: Held[], log: Logger) {
@@ -170,7 +172,7 @@ export class Keeper {
     const started = performance.now()
     const pids: number[] = []
     notify(`RELOADING=1\nSTATUS=rolling over to generation ${generation}`).catch(() => {})
-    this.#log.info({ generation, workers: this.#slots.length }, `rolling ${this.#slots.length === 1 ? 'the worker' : `${this.#slots.length} workers`} over to generation ${generation}`)
+    this.#log.info({ generation, count: this.#slots.length }, `rolling ${this.#slots.length === 1 ? 'the worker' : `${this.#slots.length} workers`} over to generation ${generation}`)
     for (const slot of this.#slots) {
       if (this.#stopping !== undefined) throw new ReloadError('ERR_RELOAD_ABORTED', 'roll abandoned: the keeper is shutting down')
       let next: Worker
@@ -211,6 +213,7 @@ export class Keeper {
     if (this.#stopping !== undefined) {
       if (!this.#forced) {
         this.#forced = true
+        this.#endDelay()
         this.#log.warn({}, `second ${signal}: workers cut what is left and exit now`)
         for (const pid of this.#alive.keys()) kill(pid, 'SIGTERM')
         later(2000, () => { for (const pid of this.#alive.keys()) kill(pid, 'SIGKILL') })
@@ -231,10 +234,10 @@ export class Keeper {
       this.#log.info({ ms: this.#options.shutdownDelay }, `${signal}: serving ${this.#options.shutdownDelay} ms more before draining (shutdown delay)`)
       await new Promise<void>((resolve) => {
         const timer = later(this.#options.shutdownDelay, resolve, { keepAlive: true })
-        this.#gone.push(() => { timer.cancel(); resolve() })
+        this.#endDelay = () => { timer.cancel(); resolve() }
       })
     }
-    this.#log.info({ workers: this.#alive.size }, `${signal}: draining ${this.#alive.size === 1 ? 'the worker' : `${this.#alive.size} workers`}`)
+    this.#log.info({ count: this.#alive.size }, `${signal}: draining ${this.#alive.size === 1 ? 'the worker' : `${this.#alive.size} workers`}`)
     // The socket closes with the last worker's listener: a connection after that is refused at once
     // (a load balancer tries elsewhere) instead of waiting in a backlog nobody will accept from.
     for (const held of this.#held) held.close()
