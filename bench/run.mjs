@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { cannon, runSystem, systems } from './lib/availability.mjs'
 import { chart } from './lib/chart.mjs'
+import { dev, devSystems } from './lib/dev.mjs'
 import { handover } from './lib/handover.mjs'
 import { crash, roll, throughput } from './lib/keeper.mjs'
 import { overhead } from './lib/overhead.mjs'
@@ -18,14 +19,16 @@ import { Keeper, killPm2, Pm2 } from './lib/systems.mjs'
 
 const bench = dirname(fileURLToPath(import.meta.url))
 const root = dirname(bench)
-const parts = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper']
+const parts = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper', 'dev']
+// The parts of a run of `all` (or of no part named).
+const partsAll = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper']
 const frameworksAll = ['http', 'fastify', 'express', 'koa']
 const keeperPartsAll = ['crash', 'roll', 'throughput']
 
 const usage = `Usage: node bench/run.mjs [part] [options]   (or: pnpm bench [part] [options])
 
-Parts: all (default) = availability + crosscheck + overhead + handover + soak + keeper; or some of them,
-comma-separated (overhead,handover); or smoke.
+Parts: all (default) = availability + crosscheck + overhead + handover + soak + keeper (not dev); or some
+of them, comma-separated (overhead,handover,dev); or smoke.
   availability  each framework under keep-alive load through N reloads: ours, naive restart, PM2
   crosscheck    the recorder and autocannon at once, ours and naive restart (examples/http)
   overhead      hello-world throughput and p99 with and without the adapter, interleaved pairs until the
@@ -41,6 +44,10 @@ comma-separated (overhead,handover); or smoke.
                               ours and PM2 cluster, each with PM2's drain set-up and with the plain app
                   throughput  hello-world req/s: ours 2 workers, PM2 -i 2, Node cluster 2 workers;
                               ours 1 worker against the app alone (target ≥ 0.97); each worker's share
+  dev           \`reload dev\` against nodemon and \`node --watch\`, the same plain app (bench/apps/dev.mjs)
+                under keep-alive load through --dev-saves saves, each a rewrite of the file with a new
+                version in the answer: failed requests by kind, save → first answer with the new version
+                (median, p90), ours ÷ each. About 4 minutes on 2 cores; not part of all.
   smoke         a few reloads of examples/http (ours, then a naive restart), then two rolls of
                 \`reload run --workers 2\`; exits 1 if ours failed a request or anything broke.
                 Writes no results. About 15 s.
@@ -59,6 +66,10 @@ Options (defaults are the full run's):
   --keeper-seconds=30 (throughput: measured seconds in all, at least 2 rounds; with --seconds, --warmup)
   A short keeper run (about 75 s): node bench/run.mjs keeper --keeper-kills=2 --keeper-reloads=3
     --keeper-seconds=5 --out=/tmp/bench
+  --dev-systems=ours,nodemon,watch   --dev-saves=50 --dev-connections=16 (with --slow-share, --slow)
+  --dev-interval=1500 (ms from a save to the next) --dev-serve=500 (but at least this long after the new
+    version's first answer) --dev-timeout=10000 (ms after which a save counts as not served)
+  A short dev run (about 30 s): node bench/run.mjs dev --dev-saves=5 --out=/tmp/devbench
   --out=bench/results   --no-readme (do not update bench/README.md)`
 
 const { values: flags, positionals } = parseArgs({
@@ -91,6 +102,12 @@ const { values: flags, positionals } = parseArgs({
     'keeper-serve': { type: 'string', default: '250' },
     'keeper-via': { type: 'string', default: 'hup' },
     'keeper-seconds': { type: 'string', default: '30' },
+    'dev-systems': { type: 'string', default: Object.keys(devSystems).join(',') },
+    'dev-saves': { type: 'string', default: '50' },
+    'dev-connections': { type: 'string', default: '16' },
+    'dev-interval': { type: 'string', default: '1500' },
+    'dev-serve': { type: 'string', default: '500' },
+    'dev-timeout': { type: 'string', default: '10000' },
     out: { type: 'string', default: join(bench, 'results') },
     'no-readme': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false }
@@ -107,7 +124,7 @@ function number (name, min) {
 }
 
 const part = positionals[0] ?? 'all'
-const chosen = part === 'all' ? parts : part.split(',').filter(Boolean)
+const chosen = part === 'all' ? partsAll : part.split(',').filter(Boolean)
 const unknown = chosen.filter((p) => !parts.includes(p) && !(p === 'smoke' && chosen.length === 1))
 if (flags.help || positionals.length > 1 || chosen.length === 0 || unknown.length > 0) {
   const why = unknown[0] === 'smoke' ? 'smoke runs alone' : `unknown part '${unknown[0] ?? part}'`
@@ -146,6 +163,14 @@ const config = {
     via: flags['keeper-via'],
     seconds: number('keeper-seconds', 0)
   },
+  dev: {
+    systems: flags['dev-systems'].split(',').filter(Boolean),
+    saves: number('dev-saves', 1),
+    connections: number('dev-connections', 1),
+    interval: number('dev-interval', 0),
+    serve: number('dev-serve', 0),
+    timeout: number('dev-timeout', 1000)
+  },
   pm2: Object.entries(Object.assign(Pm2.settings, { instances: Number(flags['pm2-instances']) })).map(([k, v]) => `${k} ${v}`).concat('wait_ready true').join(', ')
 }
 for (const name of [...config.frameworks, config.soakFramework]) {
@@ -156,6 +181,9 @@ for (const name of config.systems) {
 }
 for (const name of config.keeper.parts) {
   if (!keeperPartsAll.includes(name)) { console.error(`unknown keeper part '${name}'; known: ${keeperPartsAll.join(', ')}`); process.exit(2) }
+}
+for (const name of config.dev.systems) {
+  if (!(name in devSystems)) { console.error(`unknown dev system '${name}'; known: ${Object.keys(devSystems).join(', ')}`); process.exit(2) }
 }
 if (!['hup', 'cli'].includes(config.keeper.via)) { console.error(`--keeper-via should be hup or cli, instead got '${config.keeper.via}'`); process.exit(2) }
 
@@ -386,6 +414,33 @@ async function runKeeper () {
   part.at = at()
 }
 
+async function runDev () {
+  const d = config.dev
+  const load = { connections: d.connections, slowShare: config.slowShare, slow: config.slow }
+  const began = Date.now()
+  try {
+    const r = await dev({ systems: d.systems, saves: d.saves, interval: d.interval, serve: d.serve, saveTimeout: d.timeout, ...load })
+    results.parts.dev = { at: at(), config: { ...d, ...load }, ...r }
+  } catch (err) {
+    results.parts.dev = { at: at(), config: { ...d, ...load }, error: err.message }
+    results.errors.push(`dev: ${err.stack ?? err.message}`)
+  }
+  results.parts.dev.seconds = Math.round((Date.now() - began) / 1000)
+  for (const r of results.parts.dev.rows ?? []) {
+    if (r.error !== undefined) results.errors.push(`dev · ${r.label}: ${r.error}`)
+    if (r.leftover?.length > 0) results.errors.push(`dev · ${r.label}: pids ${r.leftover.join(', ')} still alive 10 s after the SIGTERM, killed`)
+    if (r.system === 'ours' && (r.error !== undefined || r.failed !== 0 || r.non2xx !== 0 || r.served !== r.saves)) failedOurs = true
+    say(r.requests === undefined
+      ? `dev · ${r.label}: error: ${r.error}`
+      : `dev · ${r.label}: ${r.saves} saves (${r.served} served), ${r.requests.toLocaleString('en-US')} requests, ${r.failed} failed` +
+        `${r.failed > 0 ? ` (${Object.entries(r.failedByKind).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}, ${r.non2xx} non-2xx, ` +
+        `save → new version ${r.toNew.median} ms (median), p90 ${r.toNew.p90} ms${r.error !== undefined ? `; error: ${r.error}` : ''}`)
+  }
+  for (const x of results.parts.dev.ratios ?? []) {
+    say(`dev · ours ÷ ${x.label}: save → new version ${x.median} (median), ${x.p90} (p90); failed ${x.failed.ours} against ${x.failed.theirs}`)
+  }
+}
+
 let cleaning
 async function cleanup () {
   cleaning ??= (async () => {
@@ -422,6 +477,7 @@ try {
   if (runs('handover')) await runHandover()
   if (runs('soak')) await runSoak()
   if (runs('keeper')) await runKeeper()
+  if (runs('dev')) await runDev()
 } catch (err) {
   results.errors.push(`${part}: ${err.stack ?? err.message}`)
 } finally {

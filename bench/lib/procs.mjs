@@ -63,6 +63,21 @@ export function descendants (pid) {
   return found
 }
 
+/**
+ * `pid`, every live process under it, and every live process of this run in its process group (`pid` is
+ * the leader of a group the bench created, `detached` in {@link Proc}), whose parent may be gone.
+ */
+export function tree (pid) {
+  const pids = new Set([pid, ...descendants(pid)])
+  for (const other of marked()) {
+    try {
+      const stat = readFileSync(`/proc/${other}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pid) pids.add(other)
+    } catch {}
+  }
+  return [...pids].filter(isAlive)
+}
+
 /** Live processes of this run, but the bench itself. */
 export function marked () {
   const pids = []
@@ -152,14 +167,16 @@ export function freePort () {
 /**
  * A node process with its output kept as lines (stdout and stderr together), which can be waited on.
  * Later generations of a reloaded app inherit its stdout and stderr, so their lines arrive here too.
+ * `nodeArgs` go to node before the script (`--watch`); `detached` makes it the leader of a process group of
+ * its own, so what it spawns can be found again (see {@link tree}) after it is gone.
  */
 export class Proc {
   lines = []
   #waiters = new Set()
 
-  constructor (script, { env = {}, args = [], cwd } = {}) {
+  constructor (script, { env = {}, args = [], nodeArgs = [], cwd, detached = false } = {}) {
     this.startedAt = now()
-    this.child = spawn(process.execPath, [script, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd, detached, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     this.pid = this.child.pid
     this.exited = new Promise((resolve) => this.child.once('exit', (code, sig) => resolve({ code, signal: sig, at: now() })))
     this.child.once('error', (err) => this.#push(`spawn error: ${err.message}`))

@@ -12,22 +12,34 @@ export function kindOf (err) {
 }
 
 /**
+ * What an answer's body says: `ospid:<pid>`, and in the dev part's app ` version:<N>` after it, so the bench
+ * can tell the new code from the old. `{ pid, version }`, 0 for what is not there.
+ */
+export function parseBody (body) {
+  const match = /^ospid:(\d+)(?: version:(\d+))?/.exec(body)
+  return { pid: match === null ? 0 : Number(match[1]), version: match?.[2] === undefined ? 0 : Number(match[2]) }
+}
+
+/**
  * Columns of outcomes, one row per request: `t` start (ms, bench clock), `ms` latency, `pid` that answered
- * (0 when none did), `out` the status, or -(1 + index in `kinds`) for an error.
+ * (0 when none did), `out` the status, or -(1 + index in `kinds`) for an error, `ver` the version in the
+ * answer (0 when it has none).
  */
 export class Outcomes {
   t = []
   ms = []
   pid = []
   out = []
+  ver = []
   kinds = []
 
   get count () { return this.t.length }
 
-  push (t, ms, pid, status, kind) {
+  push (t, ms, pid, status, kind, version = 0) {
     this.t.push(t)
     this.ms.push(ms)
     this.pid.push(pid)
+    this.ver.push(version)
     if (kind === undefined) { this.out.push(status); return }
     let k = this.kinds.indexOf(kind)
     if (k === -1) k = this.kinds.push(kind) - 1
@@ -88,10 +100,10 @@ export class Recorder {
     return new Promise((resolve) => {
       const start = now()
       let settled = false
-      const finish = (status, pid, kind) => {
+      const finish = (status, pid, kind, version) => {
         if (settled) return
         settled = true
-        this.outcomes.push(start, now() - start, pid, status, kind)
+        this.outcomes.push(start, now() - start, pid, status, kind, version)
         if (kind !== undefined) this.failed++
         else if (status < 200 || status > 299) this.non2xx++
         resolve(kind === undefined)
@@ -100,7 +112,10 @@ export class Recorder {
         let body = ''
         res.setEncoding('utf8')
         res.on('data', (chunk) => { body += chunk })
-        res.on('end', () => finish(res.statusCode, body.startsWith('ospid:') ? Number(body.slice(6)) : 0))
+        res.on('end', () => {
+          const { pid, version } = parseBody(body)
+          finish(res.statusCode, pid, undefined, version)
+        })
         res.on('error', (err) => finish(0, 0, kindOf(err)))
       })
       req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })))
@@ -110,14 +125,14 @@ export class Recorder {
   }
 }
 
-/** One GET on a fresh connection: `{ status, pid, end }` or `{ error, end }`, never thrown. */
+/** One GET on a fresh connection: `{ status, pid, version, end }` or `{ error, end }`, never thrown. */
 export function get (url, timeout = 2000) {
   return new Promise((resolve) => {
     const req = http.get(url, { agent: false, timeout }, (res) => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (chunk) => { body += chunk })
-      res.on('end', () => resolve({ status: res.statusCode, pid: body.startsWith('ospid:') ? Number(body.slice(6)) : 0, end: now() }))
+      res.on('end', () => resolve({ status: res.statusCode, ...parseBody(body), end: now() }))
       res.on('error', (err) => resolve({ error: kindOf(err), end: now() }))
     })
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })))

@@ -220,7 +220,54 @@ function keeperThroughput (p) {
   return lines
 }
 
-const names = { availability: 'availability', crosscheck: 'cross-check', overhead: 'overhead', handover: 'handover', soak: 'soak', keeper: 'keeper' }
+const devKinds = ['ECONNREFUSED', 'ECONNRESET', 'socket hang up', 'timeout']
+const p90 = (s) => (s?.n > 0 ? `${fmt(s.median)} / ${fmt(s.p90)} (${fmt(s.min)}–${fmt(s.max)})` : '–')
+
+function devPart (part) {
+  const took = part.seconds === undefined ? '' : `, ${part.seconds} s`
+  const lines = [`## 7. Dev mode: \`reload dev\` against nodemon and \`node --watch\`${part.at === undefined ? '' : ` <sub>(run ${part.at}${took})</sub>`}`, '']
+  if (part.error !== undefined) return [...lines, `**error**: ${part.error}`, '']
+  const c = part.config ?? {}
+  lines.push('The same plain app (`bench/apps/dev.mjs`: node:http, no reload code), copied into a folder of its own for each system and run from there: ' +
+    '`reload dev --listen 127.0.0.1:PORT -- node server.mjs`, `nodemon server.mjs` (its defaults), `node --watch server.mjs`. ' +
+    `Load: our recorder, ${c.connections} keep-alive connections, 1 request in ${Math.round(1 / c.slowShare)} asks for \`?sleep=${c.slow}\`, no retries ` +
+    `(after a failure a connection waits 10 ms). ${c.saves} saves per system, each a rewrite of server.mjs in place with the next version in its answer ` +
+    `(\`ospid:<pid> version:<N>\`), one every ${fmt(c.interval)} ms, or ${fmt(c.serve)} ms after the new version's first answer if that is later; ` +
+    `a save not answered within ${fmt(c.timeout)} ms counts as not served. **save → new version**: from the write to the first answer (its end) ` +
+    'carrying the new version, from any connection. **noticed**: the tool\'s own line about the save (`↻ … changed`, `restarting due to changes`, ' +
+    '`Restarting \'server.mjs\'`); **ready**: ours\' `✓ ready in N ms`, its own figure. **old after new**: answers with an older version to requests ' +
+    'started after the new version\'s first answer. Systems measured one after the other in this run.', '')
+  lines.push('| system | saves (served) | requests | failed | ECONNREFUSED | ECONNRESET | socket hang up | timeout | other | non-2xx | save → new version, median / p90 (min–max) ms | save → noticed, median ms | "ready in", median ms | old after new | longest time without an answer (ms) | latency p50 / p99 / max (ms) |')
+  lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|')
+  for (const r of part.rows ?? []) {
+    if (r.requests === undefined) { lines.push(`| ${r.label} | ${r.saves ?? 0} | **error**: ${(r.error ?? '?').split('\n')[0]} | | | | | | | | | | | | | |`); continue }
+    const by = r.failedByKind ?? {}
+    const other = Object.entries(by).filter(([k]) => !devKinds.includes(k))
+    const failed = r.system === 'ours' ? `**${fmt(r.failed)}**` : fmt(r.failed)
+    const served = r.served === r.saves ? `${r.saves} (${r.served})` : `${r.saves} (**${r.served}**; not: ${r.notServed.join(', ')})`
+    lines.push(`| ${r.label} | ${served}${r.error !== undefined ? ' (stopped: error)' : ''} | ${fmt(r.requests)} | ${failed} | ${devKinds.map((k) => fmt(by[k] ?? 0)).join(' | ')} | ` +
+      `${other.length === 0 ? 0 : kinds(Object.fromEntries(other))} | ${fmt(r.non2xx)}${r.non2xx > 0 ? ` (${kinds(r.non2xxByStatus)})` : ''} | ${p90(r.toNew)} | ` +
+      `${fmt(r.noticed?.median)} | ${fmt(r.readyMs?.median)} | ${fmt(r.stale)} | ${fmt(r.longestGap)} | ${trio(r.latency)} |`)
+  }
+  lines.push('')
+  if ((part.ratios ?? []).length > 0) {
+    lines.push('| ours ÷ | save → new version, median | save → new version, p90 | failed requests, ours / theirs | longest time without an answer |')
+    lines.push('|---|--:|--:|---|--:|')
+    for (const x of part.ratios) {
+      lines.push(`| ${x.label} | ${fmt(x.median)} | ${fmt(x.p90)} | ${fmt(x.failed.ours)} / ${fmt(x.failed.theirs)}${x.failed.ratio === undefined ? '' : ` (${fmt(x.failed.ratio)})`} | ${fmt(x.longestGap)} |`)
+    }
+    lines.push('', 'Below 1: ours took less time (or failed fewer requests).', '')
+  }
+  const ours = (part.rows ?? []).find((r) => r.system === 'ours')
+  if (ours !== undefined) {
+    const ok = ours.requests !== undefined && ours.error === undefined && ours.failed === 0 && ours.non2xx === 0 && ours.served === ours.saves
+    lines.push(`**Target: 0 failed requests and 0 non-2xx across every save, and every save served (ours):** ${mark(ok)}` +
+      (ok ? '' : ` (${ours.error?.split('\n')[0] ?? `${ours.failed} failed, ${ours.non2xx} non-2xx, ${ours.served} of ${ours.saves} saves served`})`), '')
+  }
+  return lines
+}
+
+const names = { availability: 'availability', crosscheck: 'cross-check', overhead: 'overhead', handover: 'handover', soak: 'soak', keeper: 'keeper', dev: 'dev' }
 
 /** The whole report from `results`, one run (parts that did not run are named and left out). */
 export function markdown (results) {
@@ -235,14 +282,17 @@ export function markdown (results) {
   const missing = Object.keys(names).filter((p) => !results.partsRun.includes(p))
   lines.push(missing.length === 0
     ? '**Parts:** all of them, in this run.'
-    : `**Parts in this run:** ${results.partsRun.map((p) => names[p]).join(', ')}. **Not in this run:** ${missing.map((p) => names[p]).join(', ')} ` +
+    : missing.length === 1 && missing[0] === 'dev'
+      ? '**Parts:** all those of a full run, in this run (dev is not one of them: `pnpm bench dev` runs it).'
+      : `**Parts in this run:** ${results.partsRun.map((p) => names[p]).join(', ')}. **Not in this run:** ${missing.map((p) => names[p]).join(', ')} ` +
       '(no figures from other runs are shown).', '')
-  const { availability: a, overhead: o, handover: h, soak: s, keeper: k } = results.parts
+  const { availability: a, overhead: o, handover: h, soak: s, keeper: k, dev: d } = results.parts
   if (a !== undefined) lines.push(...availability(a, results.config))
   if (o !== undefined) lines.push(...overhead(o))
   if (h !== undefined) lines.push(...handover(h))
   if (s !== undefined) lines.push(...soak(s))
   if (k !== undefined) lines.push(...keeper(k))
+  if (d !== undefined) lines.push(...devPart(d))
   lines.push('## Processes', '')
   lines.push(results.leftovers.length === 0
     ? 'Every process the bench started was gone at the end (checked by a mark in each process\'s environment).'

@@ -50,7 +50,7 @@ export class Ours {
   async start () {
     this.proc = new Proc(this.script, { env: { PORT: String(this.port), HOST: host }, cwd: dirname(this.script) })
     this.proc.label = this.script
-    const { match } = await started(this.proc, /generation 1 ready \(pid=(\d+)/)
+    const { match } = await started(this.proc, /^reload\[(\d+)\]: generation 1 ready \(/)
     this.generation = 1
     this.pid = Number(match[1])
     this.pids.push(this.pid)
@@ -63,7 +63,7 @@ export class Ours {
     const generation = this.generation + 1
     const at = now()
     signal(old, 'SIGHUP')
-    const { match, at: readyAt } = await this.proc.waitFor(new RegExp(`generation ${generation} ready \\(pid=(\\d+)`),
+    const { match, at: readyAt } = await this.proc.waitFor(new RegExp(`^reload\\[(\\d+)\\]: generation ${generation} ready \\(`),
       { ms: 30_000, from, fail: /handover failed|ignored/ })
     this.generation = generation
     this.pid = Number(match[1])
@@ -75,7 +75,7 @@ export class Ours {
   coreMs () {
     const ms = {}
     for (const line of this.proc.lines) {
-      const match = /generation (\d+) ready; pid \d+ drains \(pid=\d+ ms=(\d+)/.exec(line)
+      const match = /generation (\d+) ready; pid \d+ drains \(child=\d+ ms=(\d+)/.exec(line)
       if (match !== null) ms[match[1]] = Number(match[2])
     }
     return ms
