@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url'
 const name = process.argv[2] ?? 'http'
 const script = fileURLToPath(new URL(`../examples/${name}/server.js`, import.meta.url))
 const port = process.env.PORT ?? '8080'
-const say = (text) => console.log(`\x1b[1mdemo:\x1b[0m ${text}`)
+// Colour only on a terminal, and never with NO_COLOR (https://no-color.org): pipes and files get plain text.
+const colour = process.stdout.isTTY === true && (process.env.NO_COLOR ?? '') === ''
+const paint = (code, text) => colour ? `\x1b[${code}m${text}\x1b[0m` : text
+const say = (text) => console.log(`${paint(1, 'demo:')} ${text}`)
 
 function get (url) {
   return new Promise((resolve, reject) => {
@@ -27,8 +30,9 @@ for (const stream of [server.stdout, server.stderr]) {
   stream.setEncoding('utf8')
   stream.on('data', (chunk) => {
     output += chunk
-    for (const line of chunk.trimEnd().split('\n')) console.log(`  \x1b[2m| ${line}\x1b[0m`)
-    for (const m of chunk.matchAll(/pid[= ](\d+)/g)) pids.add(Number(m[1]))
+    for (const line of chunk.trimEnd().split('\n')) console.log(`  ${paint(2, `| ${line}`)}`)
+    // Every pid a line names: the emitting one (reload[<pid>]:) and the generations it starts (child=).
+    for (const m of chunk.matchAll(/(?:\bpid[= ]|reload\[|\bchild=)(\d+)/g)) pids.add(Number(m[1]))
     for (const w of [...waiters]) w()
   })
 }
@@ -56,13 +60,13 @@ try {
   server.once('exit', (code) => { if (!output.includes('generation 2 ready')) { console.error(`demo: server exited (${code}); is port ${port} free? Set PORT=...`); process.exit(1) } })
   const [, url] = await waitFor(/listening on (http:\/\/\S+)/)
   const base = url.replace('localhost', '127.0.0.1')
-  const [, oldPid] = await waitFor(/generation 1 ready \(pid=(\d+)/)
+  const [, oldPid] = await waitFor(/reload\[(\d+)\]: generation 1 ready \(/)
   say(`curl "${base}/?sleep=3"   (a slow request, taken by pid ${oldPid})`)
   const slow = get(`${base}/?sleep=3`)
   await new Promise((resolve) => setTimeout(resolve, 500))
   say(`kill -HUP ${oldPid}`)
   process.kill(Number(oldPid), 'SIGHUP')
-  const [, newPid] = await waitFor(/generation 2 ready \(pid=(\d+)/)
+  const [, newPid] = await waitFor(/reload\[(\d+)\]: generation 2 ready \(/)
   const fresh = await get(`${base}/?sleep=0`)
   say(`curl "${base}/?sleep=0"   -> ${fresh}`)
   const late = await slow
@@ -70,8 +74,8 @@ try {
   await waitFor(new RegExp(`reload\\[${oldPid}\\]: exiting`))
   const ok = late === `ospid:${oldPid}` && fresh === `ospid:${newPid}`
   say(ok
-    ? `\x1b[32mthe slow request finished on the old pid ${oldPid}, the new request got the new pid ${newPid}, and pid ${oldPid} has exited.\x1b[0m`
-    : `\x1b[31munexpected: slow=${late} fresh=${fresh}\x1b[0m`)
+    ? paint(32, `the slow request finished on the old pid ${oldPid}, the new request got the new pid ${newPid}, and pid ${oldPid} has exited.`)
+    : paint(31, `unexpected: slow=${late} fresh=${fresh}`))
   process.kill(Number(newPid), 'SIGTERM')
   await waitFor(new RegExp(`reload\\[${newPid}\\]: exiting`))
   process.exit(ok ? 0 : 1)

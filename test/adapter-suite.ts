@@ -86,7 +86,7 @@ export function adapterSuite (adapter: string, variants: Variant[]): void {
         expect(load.failures).toEqual([])
         expect(served).toEqual(new Set(pids))
         for (const old of pids.slice(0, -1)) await fixture.gone(old)
-        const handovers = [...fixture.output.matchAll(/drains \(pid=\d+ ms=(\d+)\)/g)].map((m) => Number(m[1])).sort((a, b) => a - b)
+        const handovers = [...fixture.output.matchAll(/drains \(child=\d+ ms=(\d+)\)/g)].map((m) => Number(m[1])).sort((a, b) => a - b)
         const median = handovers[Math.floor(handovers.length / 2)]
         console.info(`${adapter} (${name}): ${reloads} reloads, ${outcomes.length} requests, ${load.failures.length} failed; ` +
           `signal-to-ready median ${median} ms (min ${handovers[0]}, max ${handovers.at(-1)})`)

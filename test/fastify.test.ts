@@ -93,7 +93,7 @@ describe('@reload/fastify with the default host localhost', () => {
     })
     const { match } = await fixture.waitFor(/listening on http:\/\/localhost:(\d+) \(pid \d+\) main=(\S+)$/)
     // Every address handed over, as the ready line names them (app.addresses() lists app.server's only).
-    const ready = await fixture.waitFor(new RegExp(`generation 1 ready \\(pid=${pid} generation=1 listening=(\\S+)\\)`))
+    const ready = await fixture.waitFor(new RegExp(`^reload\\[${pid}\\]: generation 1 ready \\(generation=1 listening=(\\S+)\\)`))
     const bound = (ready.match[1] as string).split(',').map((name) => decodeURIComponent(name.split('-')[1] as string)).sort().join(',')
     return { fixture, pid, port: Number(match[1]), main: match[2] as string, bound }
   }
@@ -120,7 +120,7 @@ describe('@reload/fastify with the default host localhost', () => {
       const slow = await fixture.inFlight(`${urls[1]}/?sleep=1.5`)
       fixture.signal('SIGHUP', pid)
       const next = await fixture.ready(2)
-      const { match } = await fixture.waitFor(new RegExp(`generation 2 ready \\(pid=${next} generation=2 listening=(\\S+)\\)`))
+      const { match } = await fixture.waitFor(new RegExp(`^reload\\[${next}\\]: generation 2 ready \\(generation=2 listening=(\\S+)\\)`))
       expect((match[1] as string).split(',').sort()).toEqual([`${nameOf(main, port)}-any`, nameOf(other, port)].sort())
       // Until the old generation logs `draining`, it still accepts and does not answer with Connection: close.
       await fixture.waitFor(new RegExp(`^reload\\[${pid}\\]: draining`))

@@ -66,7 +66,7 @@ describe('handover', () => {
     const { fixture, url, pid } = await startServer(app, { env: { WARMUP_MS: '700' } })
     const signalled = Date.now()
     fixture.signal('SIGHUP', pid)
-    const { match } = await fixture.waitFor(/starting generation 2 \(pid=(\d+)/)
+    const { match } = await fixture.waitFor(/starting generation 2 \(child=(\d+)/)
     await fixture.waitFor(new RegExp(`^listening on \\S+ \\(pid ${match[1]}\\)`))
     // The new generation already listens but is not ready: the old one has not stopped accepting.
     expect(fixture.output).not.toMatch(new RegExp(`generation 2 ready|reload\\[${pid}\\]: draining`))
@@ -101,7 +101,7 @@ describe('faults', () => {
   it('the old generation killed mid-handover: the new one still becomes ready and serves the socket', async () => {
     const { fixture, url, pid } = await startServer(app, { env: { WARMUP_MS: '800' } })
     fixture.signal('SIGHUP', pid)
-    const { match } = await fixture.waitFor(/starting generation 2 \(pid=(\d+)/)
+    const { match } = await fixture.waitFor(/starting generation 2 \(child=(\d+)/)
     fixture.signal('SIGKILL', pid)
     await fixture.gone(pid)
     const next = await fixture.ready(2)
@@ -124,7 +124,7 @@ describe('a failed handover leaves the old generation serving', () => {
     const slow = getUnix(socket, path)
     expect(await fixture.arrival(id)).toBe(pid)
     fixture.signal('SIGHUP', pid)
-    const { match } = await fixture.waitFor(/starting generation 2 \(pid=(\d+)/)
+    const { match } = await fixture.waitFor(/starting generation 2 \(child=(\d+)/)
     await fixture.waitFor(/listening on .* \(pid (\d+)\)/, { from: fixture.lines.findIndex((l) => l.text.includes('starting generation 2')) })
     fixture.signal('SIGTERM', pid)
     await fixture.waitFor(new RegExp(`handover failed, pid ${pid} drains: handover to pid ${match[1]} abandoned: this generation is shutting down \\(code=ERR_RELOAD_ABORTED\\)`))

@@ -122,7 +122,7 @@ describe('listeners', () => {
     expect((await get(`${extra}/`)).body).toBe(`extra:${pid}`)
     fixture.signal('SIGHUP', pid)
     const next = await fixture.ready(2)
-    expect(fixture.output).toMatch(new RegExp(`starting generation 2 \\(pid=${next} listeners=2\\)`))
+    expect(fixture.output).toMatch(new RegExp(`starting generation 2 \\(child=${next} listeners=2\\)`))
     await fixture.gone(pid)
     expect((await get(`${url}/`)).body).toBe(`ospid:${next}`)
     expect((await get(`${extra}/`)).body).toBe(`extra:${next}`)

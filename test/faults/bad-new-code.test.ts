@@ -69,7 +69,7 @@ describe('bad new code: the old generation keeps serving', () => {
       copy.write(edit)
       const signalled = Date.now()
       fixture.signal('SIGHUP', pid)
-      const bad = Number((await fixture.waitFor(/starting generation 2 \(pid=(\d+)/)).match[1])
+      const bad = Number((await fixture.waitFor(/starting generation 2 \(child=(\d+)/)).match[1])
       if (reaches !== undefined) await fixture.waitFor(new RegExp(`^${reaches} \\(pid ${bad}\\)$`))
       if (reaches === 'spinning') {
         // 0.2 s of CPU after start-up (which is done by then): a fair share of the readyTimeout left, even

@@ -14,7 +14,7 @@ describe('generations (hardening cases 2 and 9)', () => {
     const { fixture, url, pid } = await startServer(app, { env: { CONFIG_FILE: configFile, RELOAD_READY_TIMEOUT: '1500' } })
     writeFileSync(configFile, JSON.stringify({ neverReady: true }))
     fixture.signal('SIGHUP', pid)
-    const { match } = await fixture.waitFor(/starting generation 2 \(pid=(\d+)/)
+    const { match } = await fixture.waitFor(/starting generation 2 \(child=(\d+)/)
     const abandoned = Number(match[1])
     await fixture.waitFor(new RegExp(`^listening on \\S+ \\(pid ${abandoned}\\)$`))
     // Both generations accept on the one socket now, and which one wins a connection is up to the
@@ -54,7 +54,7 @@ describe('generations (hardening cases 2 and 9)', () => {
   it('case 9: at most two generations live: generation 3 waits until generation 1 has drained', async () => {
     const { fixture, url, pid: first } = await startServer(app)
     const generations = (): number[] => [first, ...fixture.lines.flatMap((l) => {
-      const m = /starting generation \d+ \(pid=(\d+)/.exec(l.text)
+      const m = /starting generation \d+ \(child=(\d+)/.exec(l.text)
       return m === null ? [] : [Number(m[1])]
     })]
     let most = 0

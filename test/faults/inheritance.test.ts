@@ -41,7 +41,7 @@ describe('bad LISTEN_FDS (hardening case 5)', () => {
     const { fixture, url, pid } = await startServer('', { command: '/bin/sh', args: withListenFds(prepare, count), env: { FILE: file } })
     expect(fixture.child.pid).toBe(pid)
     expect(fixture.output).toMatch(new RegExp(`^reload\\[${pid}\\]: warn: ${warning.source}`, 'm'))
-    expect(fixture.output).toMatch(new RegExp(`generation 1 ready \\(pid=${pid} generation=1 listening=tcp-127\\.0\\.0\\.1-${new URL(url).port}-any\\)`))
+    expect(fixture.output).toMatch(new RegExp(`reload\\[${pid}\\]: generation 1 ready \\(generation=1 listening=tcp-127\\.0\\.0\\.1-${new URL(url).port}-any\\)`))
     expect((await get(`${url}/`)).body).toBe(`ospid:${pid}`)
     await survivesThreeReloads(fixture, url, pid)
   })
@@ -59,7 +59,7 @@ describe('bad LISTEN_FDS (hardening case 5)', () => {
       expect(existsSync(`/proc/${pid}/fd/${fd}`)).toBe(true)
     }
     expect(fixture.output).not.toMatch(/LISTEN_FDS: fd 3/)
-    expect(fixture.output).toMatch(new RegExp(`generation 1 ready \\(pid=${pid} generation=1 listening=unknown\\)`))
+    expect(fixture.output).toMatch(new RegExp(`reload\\[${pid}\\]: generation 1 ready \\(generation=1 listening=unknown\\)`))
     await survivesThreeReloads(fixture, url, pid)
   })
 
@@ -72,9 +72,9 @@ describe('bad LISTEN_FDS (hardening case 5)', () => {
     expect(first.body).toBe(`ospid:${pid}`)
     const warning = `reload[${pid}]: warn: LISTEN_FDS: fd 3 (tcp-127.0.0.1-${port + 1}) listens on 127.0.0.1:${port}, not where its name says: going by its address`
     expect(fixture.index(warning)).toBeGreaterThanOrEqual(0)
-    expect(fixture.output).toContain(`generation 1 ready (pid=${pid} generation=1 listening=tcp-127.0.0.1-${port})`)
+    expect(fixture.output).toContain(`reload[${pid}]: generation 1 ready (generation=1 listening=tcp-127.0.0.1-${port})`)
     await survivesThreeReloads(fixture, url, pid)
-    expect(fixture.output).toContain('generation 4 ready (pid=')
+    expect(fixture.output).toContain('generation 4 ready (generation=4 ')
     const others = fixture.lines.filter((l) => l.text !== warning).map((l) => l.text)
     expect(others.filter((text) => text.includes(`-${port + 1}`) || text.includes(`:${port + 1}`))).toEqual([])
     expect(others.filter((text) => text.includes(`listening=tcp-127.0.0.1-${port})`))).toHaveLength(4)

@@ -20,7 +20,7 @@ describe('signals to the old generation during a handover', () => {
       const agent = keepAliveAgent(url, { maxSockets: 1 })
       expect((await get(`${url}/`, { agent })).body).toBe(`ospid:${pid}`)
       fixture.signal('SIGHUP', pid)
-      const starting = await fixture.waitFor(/starting generation 2 \(pid=(\d+)/)
+      const starting = await fixture.waitFor(/starting generation 2 \(child=(\d+)/)
       const next = Number(starting.match[1])
       await fixture.waitFor(new RegExp(`^listening on \\S+ \\(pid ${next}\\)`), { from: starting.index })
       const slow = await fixture.inFlight(`${url}/?sleep=1`, { agent })

@@ -47,7 +47,7 @@ describe('pid file (hardening cases 3 and 4)', () => {
     await load.servedBy(pid, 20)
     writeFileSync(configFile, JSON.stringify({ pidFile: unwritable }))
     fixture.signal('SIGHUP', pid)
-    const { match } = await fixture.waitFor(/starting generation 2 \(pid=(\d+)/)
+    const { match } = await fixture.waitFor(/starting generation 2 \(child=(\d+)/)
     const next = Number(match[1])
     await fixture.waitFor(new RegExp(`^reload\\[${pid}\\]: error: handover failed, pid ${pid} keeps serving: ` +
       `new generation \\(pid ${next}\\) failed before it was ready: could not write pidFile /proc/reload-nope/app\\.pid .*\\(code=ERR_RELOAD_CHILD_FAILED\\)$`))

@@ -18,8 +18,8 @@ describe('the way back (hardening case 8)', () => {
     const killed = await fixture.ready(2)
     await load.servedBy(killed)
     fixture.signal('SIGKILL', killed)
-    await fixture.waitFor(new RegExp(`^reload\\[${pid}\\]: warn: generation 2 died \\(SIGKILL\\) while pid ${pid} drained: taking the listeners back \\(pid=${killed}\\)$`))
-    const back = await fixture.waitFor(new RegExp(`^reload\\[${pid}\\]: warn: generation 1 serves again \\(pid=${pid} generation=1\\)$`))
+    await fixture.waitFor(new RegExp(`^reload\\[${pid}\\]: warn: generation 2 died \\(SIGKILL\\) while pid ${pid} drained: taking the listeners back \\(child=${killed}\\)$`))
+    const back = await fixture.waitFor(new RegExp(`^reload\\[${pid}\\]: warn: generation 1 serves again \\(generation=1\\)$`))
     await fixture.waitFor(new RegExp(`^rollback event: generation 2 \\(pid ${killed}\\) died by SIGKILL; pid=${pid} serves again$`))
     const servingAgain = (fixture.lines[back.index] as { at: number }).at
     await load.until((outcomes) => outcomes.filter((o) => o.start > servingAgain).length >= 50, '50 responses to requests sent after the way back')
@@ -27,8 +27,7 @@ describe('the way back (hardening case 8)', () => {
     // A later SIGHUP works: a new generation serves, and the old one exits once its slow request is done.
     const resent = Date.now()
     fixture.signal('SIGHUP', pid)
-    const { match } = await fixture.waitFor(/generation 2 ready \(pid=(\d+)/, { from: back.index })
-    const next = Number(match[1])
+    const next = Number((await fixture.waitFor(/^reload\[(\d+)\]: generation 2 ready \(/, { from: back.index })).match[1])
     await load.servedBy(next, 20)
     expect(await slow.response).toMatchObject({ status: 200, body: `ospid:${pid}` })
     expect(await fixture.exit).toEqual({ code: 0, signal: null })

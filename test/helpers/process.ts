@@ -52,8 +52,8 @@ export class Fixture {
 
   #add (text: string): void {
     this.lines.push({ text, at: Date.now() })
-    // The emitting process (reload[<pid>]:, pid=) and the others it names (worker=, child=).
-    for (const match of text.matchAll(/(?:\bpid[= ]|^reload\[|\bworker=|\bchild=)(\d+)/g)) this.pids.add(Number(match[1]))
+    // The emitting process (reload[<pid>]:, pid=) and the others it names (worker=, child=, parent=).
+    for (const match of text.matchAll(/(?:\bpid[= ]|^reload\[|\bworker=|\bchild=|\bparent=)(\d+)/g)) this.pids.add(Number(match[1]))
     if (process.env.RELOAD_TEST_ECHO !== undefined) process.stderr.write(`  | ${text}\n`)
     for (const wake of this.#waiters) wake()
   }
@@ -105,9 +105,9 @@ export class Fixture {
     return this.lines.findIndex((line) => line.text === text)
   }
 
-  /** Waits until generation `n` says it is ready; returns its pid. */
+  /** Waits until generation `n` says it is ready (`reload[<pid>]: generation <n> ready (…)`); returns its pid. */
   async ready (generation: number, timeout = 15_000): Promise<number> {
-    const { match } = await this.waitFor(new RegExp(`generation ${generation} ready \\(pid=(\\d+)`), { timeout })
+    const { match } = await this.waitFor(new RegExp(`^reload\\[(\\d+)\\]: generation ${generation} ready \\(`), { timeout })
     return Number(match[1])
   }
 

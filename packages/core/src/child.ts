@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { realpathSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { ReloadError } from './errors.js'
 import { LISTEN_FDS_START, listenEnv } from './fds.js'
+import { launch } from './launch.js'
 import { debug } from './log.js'
 import { delay, later } from './timers.js'
+
+export { startCwd } from './launch.js'
 
 /** How to start the next generation. */
 export interface SpawnOptions {
@@ -19,7 +21,10 @@ export interface SpawnOptions {
   signal: AbortSignal
   /** Told the child's pid as soon as it exists, and which start this is (more than 1 after a hangup). */
   onSpawn?: (pid: number, attempt: number, child: ChildProcess) => void
-  /** What to run and with which environment; this same program, as it was started, when not given. */
+  /**
+   * What to run and with which environment. When not given: this same program as it was launched, argv and
+   * environment as the kernel kept them at start-up (see launch.ts), without the protocol's variables.
+   */
   command?: { file: string, args: string[], env: NodeJS.ProcessEnv, stdin: 'inherit' | 'ignore' }
   /** Names the new process in messages: `new generation` unless given. */
   what?: string
@@ -31,19 +36,6 @@ export interface Child {
   pid: number
   /** Closing it tells the child its parent's drain is over. */
   link: Socket | undefined
-}
-
-/**
- * Where the process was started: `$PWD` when it is the current directory by another path (a `current`
- * symlink that a deploy moves, which process.cwd() resolved at start), else `process.cwd()`.
- */
-export function startCwd (): string {
-  const cwd = process.cwd()
-  const pwd = process.env.PWD
-  try {
-    if (pwd !== undefined && pwd !== cwd && realpathSync(pwd) === cwd) return pwd
-  } catch {}
-  return cwd
 }
 
 // LISTEN_PID must be the child's own pid, which a parent cannot know before the fork. The shell knows
@@ -95,7 +87,7 @@ class HangupBeforeStart extends Error {
 
 function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
   const readyFd = LISTEN_FDS_START + options.fds.length
-  const command = options.command ?? { file: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)], env: process.env, stdin: 'inherit' }
+  const command = options.command ?? { ...launch.command(), stdin: 'inherit' }
   const env = { ...command.env, ...listenEnv(options.names, readyFd, options.generation) }
   Reflect.deleteProperty(env, 'LISTEN_PID')
   debug('spawn %s %o fds=%o', command.file, command.args, options.fds)

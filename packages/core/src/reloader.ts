@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events'
 import type { ListenOptions, Server } from 'node:net'
-import { startCwd } from './child.js'
 import { ReloadError } from './errors.js'
 import { takeInheritance } from './fds.js'
 import { checkInternals } from './internals.js'
+import { launch, wrapperWarning } from './launch.js'
 import type { Cut } from './ledger.js'
 import { Listeners, removeSocket, type Binding, type ReloadListenOptions } from './listeners.js'
 import { debug, stderrLogger, toLogger, type Logger } from './log.js'
@@ -55,7 +55,9 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   readonly #beforeExit = new Set<() => unknown>()
   readonly #uninstall: Array<() => void> = []
   readonly #force = new AbortController()
-  readonly #cwd = startCwd()
+  // Where the first generation was launched, taken when @reload/core was imported (an app's chdir() later
+  // does not move it): the launch command line's relative paths resolve there.
+  readonly #cwd = launch.cwd
   #given: ReloadOptions
   #options: ResolvedOptions
   #log: Logger
@@ -113,6 +115,9 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     // No server left: nothing for a signal to hand over or drain, so the signals are the app's again.
     this.#servers = new Servers(this.#listeners, () => { if (this.#started && !this.isDraining) this.#stop() })
     for (const warning of inheritance.warnings) this.#log.warn({}, warning)
+    // A first generation under npm, tsx or nodemon: the wrapper exits with it after the first handover.
+    const wrapper = this.generation === 1 && !this.hasParent ? wrapperWarning() : undefined
+    if (wrapper !== undefined) this.#log.warn({ parent: wrapper.parent }, wrapper.message)
     debug('generation %d, inherited %o', this.generation, inheritance.fds.map((fd) => `${fd.fd}=${fd.name}`))
   }
 
@@ -216,7 +221,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     if (closed.length > 0) this.#log.info({ names: closed.join(',') }, 'closed inherited listeners the new code does not use')
     if (!await this.#upgrader.ready()) return
     const listening = this.#listeners.bindings.map((b) => b.name).join(',') || 'none'
-    this.#log.info({ pid: process.pid, generation: this.generation, listening }, `generation ${this.generation} ready`)
+    this.#log.info({ generation: this.generation, listening }, `generation ${this.generation} ready`)
     this.#warnForeignListeners()
     this.emit('ready', { pid: process.pid, generation: this.generation })
   }
@@ -245,7 +250,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       this.emit('upgradeFailed', error)
       throw error
     }
-    this.#log.info({ pid: result.pid, ms: result.ms }, `generation ${result.generation} ready; pid ${process.pid} drains`)
+    this.#log.info({ child: result.pid, ms: result.ms }, `generation ${result.generation} ready; pid ${process.pid} drains`)
     this.#holdForWayBack(handed)
     this.emit('upgrade', result)
     this.#retire('upgrade').catch(this.#fatal)
@@ -353,7 +358,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     const wayBack = this.#wayBack
     if (wayBack === undefined || !wayBack.isOpen) return
     const next = this.generation + 1
-    this.#log.warn({ pid: death.pid }, `generation ${next} died (${death.signal ?? `code ${death.code ?? '?'}`}) while pid ${process.pid} drained: taking the listeners back`)
+    this.#log.warn({ child: death.pid }, `generation ${next} died (${death.signal ?? `code ${death.code ?? '?'}`}) while pid ${process.pid} drained: taking the listeners back`)
     try {
       if (!await wayBack.takeBack(this.#listeners, this.#servers, () => this.state === 'draining')) return
     } catch (err) {
@@ -366,7 +371,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     if (this.#options.pidFile !== undefined) {
       try { writePidFile(this.#options.pidFile) } catch (err) { this.#log.error({ code: 'ERR_RELOAD_PID_FILE' }, `could not write pidFile ${this.#options.pidFile} (${(err as Error).message})`) }
     }
-    this.#log.warn({ pid: process.pid, generation: this.generation }, `generation ${this.generation} serves again`)
+    this.#log.warn({ generation: this.generation }, `generation ${this.generation} serves again`)
     this.emit('rollback', { ...death, generation: next })
   }
 

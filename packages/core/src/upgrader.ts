@@ -141,7 +141,7 @@ export class Upgrader {
         killAfter: this.#options.drainTimeout() + KILL_MARGIN,
         cwd: this.#options.cwd(),
         signal: spawn.signal,
-        onSpawn: (pid, attempt) => this.#options.log().info({ pid, listeners: listeners.length },
+        onSpawn: (pid, attempt) => this.#options.log().info({ child: pid, listeners: listeners.length },
           attempt === 1 ? `starting generation ${generation}` : `starting generation ${generation} again: a SIGHUP to the whole process group killed the last start before it ran`)
       })
     } catch (err) {

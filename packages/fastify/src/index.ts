@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns'
 import http from 'node:http'
 import https from 'node:https'
+import { createRequire } from 'node:module'
 import type { AddressInfo, Server } from 'node:net'
 import { reloader, ReloadError, type Logger, type Reloader, type ReloadOptions } from '@reload/core'
 import type { FastifyInstance, FastifyServerFactoryHandler } from 'fastify'
@@ -120,6 +121,33 @@ function bindFurther (reload: Reloader, main: Server, { handler, options }: Made
   }
 }
 
+// `fastify start` (fastify-cli) installs close-with-grace after the app's plugins are registered, with its
+// default signals, SIGHUP among them, and no option to change them: a SIGHUP would run app.close() and
+// exit. Under it, the plugin takes the reload signal back from that shutdown handler (one function on both
+// the reload signal and SIGTERM: close-with-grace's); SIGTERM and SIGINT stay as they are.
+const fastifyCli = /[/\\]fastify-cli[/\\](?:cli|start)\.js$/
+
+function underFastifyCli (): boolean {
+  const main = createRequire(import.meta.url).main as { filename?: string } | undefined
+  return typeof main?.filename === 'string' && fastifyCli.test(main.filename)
+}
+
+type Listener = (...args: unknown[]) => void
+const unwrap = (raw: Listener): Listener => (raw as Listener & { listener?: Listener }).listener ?? raw
+
+/** Removes from `signal` each listener that also listens on SIGTERM (a shutdown helper's); returns how many. */
+function takeSignalBack (signal: NodeJS.Signals): number {
+  const onTerm = new Set((process.rawListeners('SIGTERM') as Listener[]).map(unwrap))
+  let removed = 0
+  for (const raw of process.rawListeners(signal) as Listener[]) {
+    const listener = unwrap(raw)
+    if (!onTerm.has(listener)) continue
+    process.removeListener(signal, listener)
+    removed++
+  }
+  return removed
+}
+
 const show = (a: AddressInfo): string => `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
 
 async function plugin (app: FastifyInstance, options: FastifyReloadOptions): Promise<void> {
@@ -139,6 +167,12 @@ async function plugin (app: FastifyInstance, options: FastifyReloadOptions): Pro
   const undo = (): void => { for (const fn of uninstall.splice(0)) fn() }
   let closed = false
   uninstall.push(reload.beforeExit(async () => { if (!closed) await app.close() }))
+  const info = (msg: string): void => {
+    if (logger === undefined) {
+      if (process.env.RELOAD_LOG !== 'warn') process.stderr.write(`reload[${process.pid}]: ${msg}\n`)
+    } else if (logger === console) console.info(`reload[${process.pid}]: ${msg}`)
+    else if (logger !== false) (logger as Logger).info({}, msg)
+  }
   const warn = (msg: string): void => {
     if (logger === undefined) stderrWarn(msg)
     else if (logger === console) console.warn(`reload[${process.pid}]: warn: ${msg}`)
@@ -148,6 +182,11 @@ async function plugin (app: FastifyInstance, options: FastifyReloadOptions): Pro
   app.decorate('reload', reload)
   app.addHook('onListen', async () => {
     await further?.settled()
+    const signal = options.signal ?? 'SIGHUP'
+    if (signal !== false && signal !== 'SIGTERM' && underFastifyCli() && takeSignalBack(signal) > 0) {
+      info(`fastify start installed close-with-grace, which treats ${signal} as shutdown: ${signal} now only reloads ` +
+        '(SIGTERM and SIGINT still run its app.close())')
+    }
     const ours = new Set([main, ...further?.servers ?? []].map((s) => s.address()).filter((a) => a !== null && typeof a === 'object').map(show))
     for (const address of app.addresses()) {
       if (typeof address !== 'object' || ours.has(show(address))) continue
