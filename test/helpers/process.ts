@@ -52,8 +52,9 @@ export class Fixture {
 
   #add (text: string): void {
     this.lines.push({ text, at: Date.now() })
-    // The emitting process (reload[<pid>]:, pid=) and the others it names (worker=, child=, parent=).
-    for (const match of text.matchAll(/(?:\bpid[= ]|^reload\[|\bworker=|\bchild=|\bparent=)(\d+)/g)) this.pids.add(Number(match[1]))
+    // The emitting process (reload[<pid>]:, pid=, pino's "pid":) and the others it names (worker=, child=,
+    // parent=, or as JSON fields).
+    for (const match of text.matchAll(/(?:\bpid[= ]|^reload\[|\b(?:worker|child|parent)=|"(?:pid|worker|child|parent)":)(\d+)/g)) this.pids.add(Number(match[1]))
     if (process.env.RELOAD_TEST_ECHO !== undefined) process.stderr.write(`  | ${text}\n`)
     for (const wake of this.#waiters) wake()
   }

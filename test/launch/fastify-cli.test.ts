@@ -33,7 +33,8 @@ describe('fastify start (fastify-cli)', () => {
 
     const slow = get(`${url}/?sleep=2`)
     slow.catch(() => {})
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    // Fastify logs each request as it arrives: the slow one is in flight on the old pid.
+    await fixture.waitFor(/"url":"\/\?sleep=2".*"msg":"incoming request"/, { from: ready.index })
     place('fastify-plugin.js', dir, { name: 'app.js', release: 'v2' })
     writeFileSync(join(dir, '.env'), `PORT=${next}\n`)
     fixture.signal('SIGHUP', pid)
