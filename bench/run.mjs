@@ -365,6 +365,14 @@ async function runSmoke () {
   if (k.requests !== undefined && k.generations !== (k.reloads + 1) * 2) {
     results.errors.push(`${label}: ${k.generations} pids answered, expected ${(k.reloads + 1) * 2} (two per generation)`)
   }
+  // reload dev: three saves of the plain app under load, every one served by new code, nothing failed.
+  const { rows } = await dev({ systems: ['ours'], saves: 3, interval: 1000, serve: 300, saveTimeout: 10_000, connections: 8, slowShare: 0.25, slow: 0.2 })
+  for (const r of rows) {
+    say(`smoke · ${r.label} · ${r.saves} saves, ${r.served} served by new code, ${r.failed} failed`)
+    if (r.error !== undefined || r.failed !== 0 || r.non2xx !== 0 || r.served !== r.saves || r.leftover?.length > 0) {
+      results.errors.push(`smoke · ${r.label}: ${r.error ?? `${r.failed} failed, ${r.non2xx} non-2xx, ${r.served}/${r.saves} saves served`}`)
+    }
+  }
 }
 
 async function runKeeper () {

@@ -138,7 +138,7 @@ function keeperCrash (p, c) {
     '**kill → first answer** is timed by a loop of GETs on fresh connections (a new one 2 ms after each failure, or when the last has waited 50 ms: ' +
     'a GET that hangs does not stand for the whole wait; **hung** counts those that got nothing in 5 s). **cold start**: the same app spawned by hand on ' +
     'another port after each kill, under the same load, timed by the same loop from the spawn. The keeper backs off when workers die ' +
-    'in a row less than 10 s after they were ready (the first restart at once, then 250 ms, doubling, up to 10 s): the wait it announced ' +
+    'in a row less than 2 s after they were ready (the first restart at once, then 250 ms, doubling, up to 10 s): the wait it announced ' +
     'is shown, and the time net of it. **replacement listed**: the keeper\'s `worker 1 serves again` line; PM2 lists the new pid online.', '')
   lines.push('| system | kills | requests | refused | other failed (by kind) | non-2xx | kill → first answer from the new pid, median (min–max) ms | keeper\'s backoff per kill (ms) | net of backoff, median (min–max) ms | cold start: spawn → first answer, median (min–max) ms | ratio (net ratio) | kill → replacement listed (ms, median) | recorder: first answer from the new pid (ms, median) | hung | longest time without an answer (ms) | latency p50 / p99 / max (ms) |')
   lines.push('|---|--:|--:|--:|---|--:|---|---|---|---|---|--:|--:|--:|--:|---|')

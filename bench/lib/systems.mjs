@@ -221,7 +221,7 @@ export class Keeper {
   kill (slot = 1) {
     const old = this.current[slot - 1]
     const from = this.proc.lines.length
-    const crashed = this.proc.waitFor(this.#line(`.*\\(pid=${old}(?: crashes=\\d+)? wait=(\\d+)\\)`), { ms: 30_000, from })
+    const crashed = this.proc.waitFor(this.#line(`.*\\(worker=${old}(?: crashes=\\d+)? wait=(\\d+)\\)`), { ms: 30_000, from })
     const back = this.proc.waitFor(this.#line(`worker ${slot} serves again \\(worker=(\\d+) generation=\\d+\\)`), { ms: 30_000, from })
     const at = now()
     signal(old, 'SIGKILL')
