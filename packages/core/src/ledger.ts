@@ -1,6 +1,8 @@
 import { Server, type Socket } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2'
 import { Server as TlsServer } from 'node:tls'
+import { GoAway } from './goaway.js'
 import { currentResponse as current, isUpgraded, keepIdleOnClose } from './internals.js'
 import { later, type Later } from './timers.js'
 
@@ -9,6 +11,12 @@ interface Connection {
   /** The response the drain waits for on this socket, if any. */
   watching: ServerResponse | undefined
   idleTimer: Later | undefined
+  /** The HTTP/2 session this connection carries, if it speaks HTTP/2. */
+  session: Http2Session | undefined
+  /** HTTP/2 streams open on the session: its requests in flight. */
+  streams: number
+  /** Cancels this connection's turn to go away, once the drain scheduled it. */
+  goingAway: (() => void) | undefined
 }
 
 /** What a drain left behind when its deadline came. */
@@ -27,11 +35,17 @@ export class Ledger {
   #idleDeadline = Infinity
   #resolve: (() => void) | undefined
   readonly #idleGrace: number | undefined
+  readonly #goAway: GoAway
   #restoreClose: () => void = () => {}
+  #newSession: Http2Session | undefined
 
-  constructor (server: Server, options: { idleGrace?: number | undefined } = {}) {
+  constructor (server: Server, options: { idleGrace?: number | undefined, goAway?: GoAway } = {}) {
     this.server = server
     this.#idleGrace = options.idleGrace
+    this.#goAway = options.goAway ?? new GoAway()
+    // An HTTP/2 server makes a connection's session in its own connection listener, which runs before
+    // the ledger's: the session emitted now belongs to the connection the ledger hears of next.
+    server.on('session', this.#onSession)
     // A TLS server's requests arrive on the TLS socket, not on the TCP socket under it.
     server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', this.#onConnection)
   }
@@ -39,10 +53,20 @@ export class Ledger {
   /** Open connections, upgraded ones included. */
   get connections (): number { return this.#connections.size }
 
-  /** Requests whose response has not finished. */
+  /** Requests whose response has not finished (HTTP/2 streams open, too). */
   get requests (): number {
     let n = 0
-    for (const socket of this.#connections.keys()) if (current(socket) !== undefined) n++
+    for (const { socket, session, streams } of this.#connections.values()) {
+      if (session !== undefined) n += streams
+      else if (current(socket) !== undefined) n++
+    }
+    return n
+  }
+
+  /** Connections that left HTTP through an upgrade (WebSockets): only their own protocol can close them politely. */
+  get upgraded (): number {
+    let n = 0
+    for (const socket of this.#connections.keys()) if (isUpgraded(socket)) n++
     return n
   }
 
@@ -52,7 +76,8 @@ export class Ledger {
    * Stops accepting and drains: in-flight requests finish and answer with `Connection: close`, requests
    * on open keep-alive sockets are still served (with `Connection: close`), and a socket that stays idle
    * closes after the idle grace, or shortly before `deadline` (ms since the epoch) if that comes first.
-   * Resolves when no connection is left. Idempotent.
+   * An HTTP/2 session gets a graceful GOAWAY in two steps at its moment of the go-away window, serves the
+   * streams it took, and closes. Resolves when no connection is left. Idempotent.
    */
   drain ({ deadline = Infinity }: { deadline?: number } = {}): Promise<void> {
     if (this.#draining !== undefined) return this.#draining
@@ -65,8 +90,11 @@ export class Ledger {
     if (this.server.listening) Server.prototype.close.call(this.server)
     // A server.close() during the drain (a framework closing its servers, the app's own shutdown code)
     // would run that same idle close: the ledger closes idle sockets itself now.
-    this.#restoreClose = keepIdleOnClose(this.server)
+    const restoreIdle = keepIdleOnClose(this.server)
+    const restoreSessions = keepSessionsOnClose(this.server)
+    this.#restoreClose = () => { restoreIdle(); restoreSessions() }
     this.server.prependListener('request', this.#onRequest)
+    this.#goAway.begin(0)
     for (const connection of this.#connections.values()) this.#settle(connection)
     this.#check()
     return this.#draining
@@ -80,9 +108,12 @@ export class Ledger {
     this.#restoreClose()
     this.#restoreClose = () => {}
     this.server.off('request', this.#onRequest)
+    this.#goAway.reset()
     for (const connection of this.#connections.values()) {
       connection.idleTimer?.cancel()
       connection.idleTimer = undefined
+      connection.goingAway?.()
+      connection.goingAway = undefined
     }
   }
 
@@ -96,19 +127,21 @@ export class Ledger {
   /** Stops tracking this server. */
   detach (): void {
     this.#restoreClose()
+    this.server.off('session', this.#onSession)
     this.server.off('connection', this.#onConnection)
     this.server.off('secureConnection', this.#onConnection)
     this.server.off('request', this.#onRequest)
   }
 
-  #track (socket: Socket): Connection {
+  #track (socket: Socket, session?: Http2Session): Connection {
     let connection = this.#connections.get(socket)
     if (connection !== undefined) return connection
-    connection = { socket, watching: undefined, idleTimer: undefined }
+    connection = { socket, watching: undefined, idleTimer: undefined, session, streams: 0, goingAway: undefined }
     const tracked = connection
     this.#connections.set(socket, connection)
     socket.once('close', () => {
       tracked.idleTimer?.cancel()
+      tracked.goingAway?.()
       this.#connections.delete(socket)
       this.#check()
     })
@@ -116,16 +149,40 @@ export class Ledger {
     return connection
   }
 
-  readonly #onConnection = (socket: Socket): void => { this.#track(socket) }
+  readonly #onSession = (session: Http2Session): void => { this.#newSession = session }
 
-  // Only while draining: a request on a socket that was open before the drain.
-  readonly #onRequest = (req: IncomingMessage): void => { this.#settle(this.#track(req.socket)) }
+  readonly #onConnection = (socket: Socket): void => {
+    const session = this.#newSession
+    this.#newSession = undefined
+    if (this.#connections.has(socket) || session === undefined) {
+      this.#track(socket)
+      return
+    }
+    // Set before the drain can settle it: an HTTP/2 connection never gets the HTTP/1 idle close.
+    const connection = this.#track(socket, session)
+    session.on('stream', (stream: ServerHttp2Stream) => {
+      connection.streams++
+      stream.once('close', () => { connection.streams-- })
+    })
+  }
+
+  // Only while draining: a request on a socket that was open before the drain. HTTP/2 requests (Node's
+  // compatibility API) come on streams of a session the drain already handles.
+  readonly #onRequest = (req: IncomingMessage): void => {
+    if (req.httpVersionMajor === 2) return
+    this.#settle(this.#track(req.socket))
+  }
 
   // While draining, a connection's response in progress answers with Connection: close and the drain
   // waits for it; a connection with none closes after its idle grace.
   #settle (connection: Connection): void {
     const { socket } = connection
     if (socket.destroyed || this.#draining === undefined) return
+    if (connection.session !== undefined) {
+      const session = connection.session
+      connection.goingAway ??= this.#goAway.schedule(() => { goAwayGracefully(session) })
+      return
+    }
     const res = current(socket)
     if (res !== undefined) {
       connection.idleTimer?.cancel()
@@ -154,6 +211,35 @@ export class Ledger {
   #check (): void {
     if (this.#draining !== undefined && this.#connections.size === 0) this.#resolve?.()
   }
+}
+
+// Since Node 24, Http2Server#close() also closes every session at once, with one final GOAWAY that refuses
+// the streams a client sent meanwhile. During the drain the ledger closes sessions itself, each in two steps
+// at its moment of the window: a server.close() then (the app's own shutdown code) closes the listener only.
+function keepSessionsOnClose (server: Server): () => void {
+  if (!Object.hasOwn(Object.getPrototypeOf(server) as object, 'updateSettings') || !Object.hasOwn(Object.getPrototypeOf(server) as object, 'close')) return () => {}
+  Object.defineProperty(server, 'close', {
+    configurable: true,
+    writable: true,
+    value: function close (this: Server, ...args: unknown[]) { return Reflect.apply(Server.prototype.close, this, args) as Server }
+  })
+  return () => { Reflect.deleteProperty(server, 'close') }
+}
+
+// Two GOAWAYs, as Envoy sends them: the first (last stream 2^31 - 1) tells the client to open no more
+// streams here, the final one names the last stream served, and the session closes when the streams it
+// took are done. Envoy waits a round trip between the two, because its first is nghttp2's shutdown notice,
+// which still serves the streams the client sent before it read it. Node's API has no such notice: after
+// session.goaway() nghttp2 ignores every stream that arrives, so waiting would serve none of those streams
+// and only delay the final GOAWAY, which tells the client they were never processed (REFUSED_STREAM) and
+// may be sent again, to the next generation. (Nor does nghttp2 read the PING answer that would time the
+// wait: with no stream open after a GOAWAY it stops reading.) Writing the notice on the socket behind
+// nghttp2's back would serve them, but a write Node's HTTP/2 session did not make can abort the process
+// (on TLS always, on TCP under backpressure).
+function goAwayGracefully (session: Http2Session): void {
+  if (session.closed || session.destroyed) return
+  session.goaway(constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1)
+  session.close()
 }
 
 // Tells the client not to reuse the socket, and makes Node close it once this response is written.

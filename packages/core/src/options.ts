@@ -37,6 +37,15 @@ export interface ReloadOptions {
    */
   idleGrace?: number
   /**
+   * At a drain, long-lived connections (HTTP/2 sessions, WebSockets closed through `trackWebSockets()`,
+   * event streams of `eventStream()`, whatever `goingAway()` closes) are told to go away each at a random
+   * moment within this window, so their clients reconnect spread out rather than all in one millisecond.
+   * Part of the `drainTimeout` budget, so it must be shorter than `drainTimeout`.
+   * `RELOAD_GOAWAY_WINDOW` sets it from the environment.
+   * @default 1000 (or half of `drainTimeout`, if that is less)
+   */
+  goAwayWindow?: number
+  /**
    * After a shutdown signal, keep serving this long before draining, so load balancers notice first.
    * Part of the `drainTimeout` budget, so it must be shorter than `drainTimeout`.
    * @default 0
@@ -73,6 +82,7 @@ export const defaults = Object.freeze({
   readyTimeout: 60_000,
   drainTimeout: 30_000,
   shutdownDelay: 0,
+  goAwayWindow: 1000,
   autoReady: true,
   exit: true
 })
@@ -86,7 +96,7 @@ export type ResolvedOptions = Omit<Required<ReloadOptions>, 'idleGrace' | 'pidFi
 }
 
 const known = new Set(['signal', 'shutdownSignals', 'readyTimeout', 'drainTimeout', 'idleGrace', 'shutdownDelay',
-  'autoReady', 'pidFile', 'logger', 'exit', 'cwd'])
+  'goAwayWindow', 'autoReady', 'pidFile', 'logger', 'exit', 'cwd'])
 
 function show (value: unknown): string {
   if (typeof value === 'string') return `'${value}'`
@@ -117,7 +127,12 @@ function checkTime (name: string, value: unknown, min: number): void {
 }
 
 // Operators tune these without touching code; an option set in code wins over the environment.
-const fromEnv = { readyTimeout: 'RELOAD_READY_TIMEOUT', drainTimeout: 'RELOAD_DRAIN_TIMEOUT', idleGrace: 'RELOAD_IDLE_GRACE' } as const
+const fromEnv = {
+  readyTimeout: 'RELOAD_READY_TIMEOUT',
+  drainTimeout: 'RELOAD_DRAIN_TIMEOUT',
+  idleGrace: 'RELOAD_IDLE_GRACE',
+  goAwayWindow: 'RELOAD_GOAWAY_WINDOW'
+} as const
 
 function envTime (option: keyof typeof fromEnv, min: number): number | undefined {
   const name = fromEnv[option]
@@ -152,6 +167,7 @@ export function resolveOptions (options: ReloadOptions = {}): ResolvedOptions {
   checkTime('drainTimeout', o.drainTimeout, 0)
   checkTime('idleGrace', o.idleGrace, 0)
   checkTime('shutdownDelay', o.shutdownDelay, 0)
+  checkTime('goAwayWindow', o.goAwayWindow, 0)
   for (const name of ['autoReady', 'exit']) {
     if (o[name] !== undefined && typeof o[name] !== 'boolean') throw invalid(name, 'a boolean', o[name])
   }
@@ -169,6 +185,12 @@ export function resolveOptions (options: ReloadOptions = {}): ResolvedOptions {
   if (shutdownDelay > 0 && shutdownDelay >= drainTimeout) {
     throw invalid('shutdownDelay', `shorter than drainTimeout (${drainTimeout} ms), the budget it is part of`, shutdownDelay)
   }
+  const window = options.goAwayWindow ?? envTime('goAwayWindow', 0)
+  if (window !== undefined && window > 0 && window >= drainTimeout - shutdownDelay) {
+    throw invalid('goAwayWindow', `shorter than drainTimeout (${drainTimeout} ms${shutdownDelay > 0 ? ` less shutdownDelay, ${shutdownDelay} ms` : ''}), ` +
+      'the budget it is part of: the clients told last need time to close', window)
+  }
+  const goAwayWindow = window ?? Math.min(defaults.goAwayWindow, (drainTimeout - shutdownDelay) / 2)
   return {
     signal: options.signal ?? defaults.signal,
     shutdownSignals: options.shutdownSignals ?? defaults.shutdownSignals,
@@ -176,6 +198,7 @@ export function resolveOptions (options: ReloadOptions = {}): ResolvedOptions {
     drainTimeout,
     idleGrace: options.idleGrace ?? envTime('idleGrace', 0),
     shutdownDelay,
+    goAwayWindow,
     autoReady: options.autoReady ?? defaults.autoReady,
     pidFile: options.pidFile,
     logger: options.logger,

@@ -3,6 +3,7 @@ import type { ListenOptions, Server } from 'node:net'
 import { ReloadError } from './errors.js'
 import { takeInheritance } from './fds.js'
 import { checkInternals } from './internals.js'
+import { GoAway } from './goaway.js'
 import { launch, wrapperWarning } from './launch.js'
 import type { Cut } from './ledger.js'
 import { Listeners, removeSocket, type Binding, type ReloadListenOptions } from './listeners.js'
@@ -55,6 +56,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   readonly #beforeExit = new Set<() => unknown>()
   readonly #uninstall: Array<() => void> = []
   readonly #force = new AbortController()
+  readonly #goAway = new GoAway()
   // Where the first generation was launched, taken when @reload/core was imported (an app's chdir() later
   // does not move it): the launch command line's relative paths resolve there.
   readonly #cwd = launch.cwd
@@ -65,6 +67,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   #retiring: Promise<void> | undefined
   #upgradeHandler: ((signal: NodeJS.Signals) => void) | undefined
   #wayBack: WayBack | undefined
+  #drainReason: DrainReason | undefined
   /** Raised when this generation fails its start: its exit code says so even if its drain went well. */
   #exitFloor = 0
 
@@ -166,7 +169,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
    */
   attach<S extends Server>(server: S, options: { optional?: boolean } = {}): () => void {
     this.#start()
-    return this.#servers.attach(server, { optional: options.optional === true, idleGrace: this.#options.idleGrace })
+    return this.#servers.attach(server, { optional: options.optional === true, idleGrace: this.#options.idleGrace, goAway: this.#goAway })
   }
 
   /** Whether `server` is attached (its `listen()` takes inherited listeners, its ledger drains it). */
@@ -264,6 +267,22 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   drain (): Promise<void> {
     return this.#retire('shutdown')
   }
+
+  /**
+   * Calls `close` once this generation drains, at a random moment within `goAwayWindow` (within what is
+   * left of it if the drain already began), so that the clients of long-lived connections reconnect to
+   * the next generation spread out. For a protocol reload does not know (Socket.IO, a custom stream):
+   * `close` should end the connection politely, the way its clients expect. Returns the canceller: call it
+   * when the connection ends by itself. The way back (a next generation that died) cancels what was not
+   * yet called and keeps it for the next drain.
+   */
+  goingAway (close: () => void): () => void {
+    if (typeof close !== 'function') throw new ReloadError('ERR_RELOAD_INVALID_OPTION', `goingAway() takes a function that closes one connection, instead got ${typeof close}`)
+    return this.#goAway.schedule(close)
+  }
+
+  /** The reason of the drain under way, if any: whether it is a handover or a shutdown. */
+  get drainReason (): DrainReason | undefined { return this.#drainReason }
 
   /**
    * Runs `hook` once the drain is over and before exit (close pools and the like), within what is left
@@ -367,6 +386,8 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     }
     this.#wayBack = undefined
     this.#retiring = undefined
+    this.#drainReason = undefined
+    this.#goAway.reset()
     this.#upgrader.resume()
     if (this.#options.pidFile !== undefined) {
       try { writePidFile(this.#options.pidFile) } catch (err) { this.#log.error({ code: 'ERR_RELOAD_PID_FILE' }, `could not write pidFile ${this.#options.pidFile} (${(err as Error).message})`) }
@@ -386,6 +407,15 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     if (signal === false || this.#upgradeHandler === undefined || foreignListeners(signal, this.#upgradeHandler) === 0) return
     this.#log.warn({ signal }, `another ${signal} listener is installed (a shutdown helper such as close-with-grace?); ` +
       `it may stop the app on reload: make it skip ${signal}, or set reload's signal option to another signal`)
+  }
+
+  // Upgraded connections that nothing will tell to go away stay open until drainTimeout, then are cut.
+  #warnUpgraded (): void {
+    const upgraded = this.#servers.upgraded
+    if (upgraded === 0 || this.#goAway.size >= upgraded) return
+    this.#log.warn({ upgraded }, `${upgraded} upgraded connections (WebSockets?) are open and nothing closes them: they keep this generation ` +
+      `until drainTimeout (${this.#options.drainTimeout} ms), then are cut. Close them politely with trackWebSockets(wss) ` +
+      'from @reload/core, or reloader().goingAway() for another protocol')
   }
 
   #retire (reason: DrainReason): Promise<void> {
@@ -409,7 +439,10 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       log: this.#log,
       force: this.#force.signal,
       onDrain: () => {
+        this.#drainReason = reason
+        this.#goAway.begin(this.#options.goAwayWindow)
         this.emit('drain', { reason })
+        this.#warnUpgraded()
         // The ledgers close the listeners right after this returns, in the same turn.
         if (this.keeper !== undefined) queueMicrotask(() => { this.#upgrader.parent.closedListeners().catch(this.#fatal) })
       },

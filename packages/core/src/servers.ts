@@ -1,4 +1,5 @@
 import type { Server } from 'node:net'
+import type { GoAway } from './goaway.js'
 import { Ledger } from './ledger.js'
 import type { Listeners } from './listeners.js'
 
@@ -30,12 +31,13 @@ export class Servers {
   get ledgers (): Ledger[] { return [...this.#attached.values()].map((a) => a.ledger) }
   get requests (): number { return this.ledgers.reduce((n, ledger) => n + ledger.requests, 0) }
   get connections (): number { return this.ledgers.reduce((n, ledger) => n + ledger.connections, 0) }
+  get upgraded (): number { return this.ledgers.reduce((n, ledger) => n + ledger.upgraded, 0) }
 
   isOptional (server: Server): boolean { return this.#attached.get(server)?.optional ?? false }
   original (server: Server): Listen | undefined { return this.#attached.get(server)?.original }
 
   /** Attaches `server` (once; a repeat call returns the same detacher). */
-  attach (server: Server, options: { optional: boolean, idleGrace: number | undefined }): () => void {
+  attach (server: Server, options: { optional: boolean, idleGrace: number | undefined, goAway: GoAway }): () => void {
     const attached = this.#attached.get(server)
     if (attached !== undefined) {
       attached.optional ||= options.optional
@@ -57,7 +59,7 @@ export class Servers {
       else Reflect.deleteProperty(server, 'listen')
       if (this.#attached.size === 0) this.#onEmpty()
     }
-    const ledger = new Ledger(server, { idleGrace: options.idleGrace })
+    const ledger = new Ledger(server, { idleGrace: options.idleGrace, goAway: options.goAway })
     this.#attached.set(server, { ledger, original, optional: options.optional, detach })
     return detach
   }

@@ -11,7 +11,7 @@ describe('resolveOptions()', () => {
   it('fills every gap from the exported defaults', () => {
     expect(resolveOptions()).toEqual({ ...defaults, idleGrace: undefined, pidFile: undefined, logger: undefined, cwd: undefined })
     expect(defaults).toEqual({
-      signal: 'SIGHUP', shutdownSignals: ['SIGTERM', 'SIGINT'], readyTimeout: 60_000, drainTimeout: 30_000, shutdownDelay: 0, autoReady: true, exit: true
+      signal: 'SIGHUP', shutdownSignals: ['SIGTERM', 'SIGINT'], readyTimeout: 60_000, drainTimeout: 30_000, shutdownDelay: 0, goAwayWindow: 1000, autoReady: true, exit: true
     })
   })
 
@@ -35,7 +35,7 @@ describe('resolveOptions()', () => {
     [{ autoReady: 'yes' }, "autoReady option should be a boolean, instead got 'yes'"],
     [{ pidFile: '' }, "pidFile option should be a non-empty path, instead got ''"],
     [{ logger: { info () {} } }, 'logger option should be a logger with info, warn and error methods, console, or false, instead got {}'],
-    [{ readyTimeot: 5 }, 'readyTimeot option should be one of signal, shutdownSignals, readyTimeout, drainTimeout, idleGrace, shutdownDelay, autoReady, pidFile, logger, exit, cwd (unknown option), instead got 5']
+    [{ readyTimeot: 5 }, 'readyTimeot option should be one of signal, shutdownSignals, readyTimeout, drainTimeout, idleGrace, shutdownDelay, goAwayWindow, autoReady, pidFile, logger, exit, cwd (unknown option), instead got 5']
   ])('%o throws ERR_RELOAD_INVALID_OPTION', (options, message) => {
     let error: unknown
     try { resolveOptions(options as never) } catch (err) { error = err }

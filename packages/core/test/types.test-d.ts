@@ -1,7 +1,9 @@
 // Checked by `pnpm typecheck` (tsc): the public types users write against.
 import http from 'node:http'
+import http2 from 'node:http2'
+import { WebSocket, WebSocketServer } from 'ws'
 import { expectTypeOf } from 'vitest'
-import { defaults, reloader, ReloadError, type ReloadErrorCode, type ReloadOptions, type ReloadState, type UpgradeResult } from '../src/index.js'
+import { defaults, eventStream, reloader, ReloadError, trackWebSockets, type ReloadErrorCode, type ReloadOptions, type ReloadState, type UpgradeResult } from '../src/index.js'
 
 const r = reloader({ readyTimeout: 5000, logger: console })
 expectTypeOf(r.listen(http.createServer(), 8080)).toEqualTypeOf<http.Server>()
@@ -33,3 +35,20 @@ expectTypeOf(r.detach).toEqualTypeOf<() => void>()
 expectTypeOf(r.waitForParent()).resolves.toBeVoid()
 expectTypeOf(r.parentPid).toEqualTypeOf<number | undefined>()
 r.on('parentExit', ({ pid }) => expectTypeOf(pid).toEqualTypeOf<number>())
+
+// Long-lived connections: ws's own types fit trackWebSockets(), Node's and HTTP/2's responses fit eventStream().
+{
+  const wss = new WebSocketServer({ noServer: true })
+  expectTypeOf(trackWebSockets(wss)).toEqualTypeOf<() => void>()
+  trackWebSockets(new WebSocketServer({ server: http.createServer() }), { code: 1001, reason: 'bye', closeTimeout: 500 })
+  // @ts-expect-error a server, not a client
+  trackWebSockets(new WebSocket('ws://127.0.0.1:1'))
+  http.createServer((req, res) => {
+    const stream = eventStream(req, res, { retry: 1000 })
+    expectTypeOf(stream.lastEventId).toEqualTypeOf<string | undefined>()
+    expectTypeOf(stream.send({ id: 1, data: { any: 'value' } })).toEqualTypeOf<boolean>()
+    expectTypeOf(stream.signal).toEqualTypeOf<AbortSignal>()
+  })
+  http2.createServer().on('request', (req, res) => { eventStream(req, res).close() })
+  expectTypeOf(r.goingAway(() => {})).toEqualTypeOf<() => void>()
+}

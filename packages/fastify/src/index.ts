@@ -3,7 +3,7 @@ import http from 'node:http'
 import https from 'node:https'
 import { createRequire } from 'node:module'
 import type { AddressInfo, Server } from 'node:net'
-import { reloader, ReloadError, type Logger, type Reloader, type ReloadOptions } from '@reload/core'
+import { reloader, ReloadError, trackWebSockets, type Logger, type Reloader, type ReloadOptions, type TrackedWebSocketServer } from '@reload/core'
 import type { FastifyInstance, FastifyServerFactoryHandler } from 'fastify'
 import fp from 'fastify-plugin'
 
@@ -180,6 +180,12 @@ async function plugin (app: FastifyInstance, options: FastifyReloadOptions): Pro
   }
 
   app.decorate('reload', reload)
+  // @fastify/websocket decorates the app with its ws server, whatever the order the plugins were
+  // registered in: by onReady it is there, and its clients get 1001 (Going Away) at a drain.
+  app.addHook('onReady', async () => {
+    const wss = (app as { websocketServer?: TrackedWebSocketServer }).websocketServer
+    if (wss !== undefined && wss !== null) uninstall.push(trackWebSockets(wss))
+  })
   app.addHook('onListen', async () => {
     await further?.settled()
     const signal = options.signal ?? 'SIGHUP'
@@ -208,7 +214,8 @@ async function plugin (app: FastifyInstance, options: FastifyReloadOptions): Pro
  * as usual. Every address `app.listen()` binds is handed to the next generation on `SIGHUP` (with
  * {@link serverFactory}, both addresses of `localhost` too); a draining generation serves its open
  * connections with `Connection: close`, then runs `app.close()` (so `onClose` hooks run after the last
- * request) and exits.
+ * request) and exits. With Fastify's `http2: true`, sessions get a graceful GOAWAY; with
+ * `@fastify/websocket`, open WebSockets get close code 1001 (Going Away), spread over `goAwayWindow`.
  * @throws {ReloadError} `ERR_RELOAD_INVALID_OPTION` (through `register`) when an option is invalid.
  */
 export const reloadPlugin = fp(plugin, { fastify: '5.x', name: '@reload/fastify' })
