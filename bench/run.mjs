@@ -9,6 +9,7 @@ import { chart } from './lib/chart.mjs'
 import { dev, devSystems } from './lib/dev.mjs'
 import { handover } from './lib/handover.mjs'
 import { crash, roll, throughput } from './lib/keeper.mjs'
+import { longlived, longlivedLine, longlivedMarkdown, longlivedPartsAll, longlivedProblems } from './lib/longlived.mjs'
 import { overhead } from './lib/overhead.mjs'
 import { clear, say } from './lib/progress.mjs'
 import { now, sweep } from './lib/procs.mjs'
@@ -19,7 +20,9 @@ import { Keeper, killPm2, Pm2 } from './lib/systems.mjs'
 
 const bench = dirname(fileURLToPath(import.meta.url))
 const root = dirname(bench)
-const parts = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper', 'dev']
+const parts = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper', 'dev', 'longlived']
+// The parts as the report names them.
+const partNames = { availability: 'availability', crosscheck: 'cross-check', overhead: 'overhead', handover: 'handover', soak: 'soak', keeper: 'keeper', dev: 'dev', longlived: 'longlived' }
 // The parts of a run of `all` (or of no part named).
 const partsAll = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper']
 const frameworksAll = ['http', 'fastify', 'express', 'koa']
@@ -27,8 +30,8 @@ const keeperPartsAll = ['crash', 'roll', 'throughput']
 
 const usage = `Usage: node bench/run.mjs [part] [options]   (or: pnpm bench [part] [options])
 
-Parts: all (default) = availability + crosscheck + overhead + handover + soak + keeper (not dev); or some
-of them, comma-separated (overhead,handover,dev); or smoke.
+Parts: all (default) = availability + crosscheck + overhead + handover + soak + keeper (not dev, not
+longlived); or some of them, comma-separated (overhead,handover,dev); or smoke.
   availability  each framework under keep-alive load through N reloads: ours, naive restart, PM2
   crosscheck    the recorder and autocannon at once, ours and naive restart (examples/http)
   overhead      hello-world throughput and p99 with and without the adapter, interleaved pairs until the
@@ -48,9 +51,20 @@ of them, comma-separated (overhead,handover,dev); or smoke.
                 under keep-alive load through --dev-saves saves, each a rewrite of the file with a new
                 version in the answer: failed requests by kind, save → first answer with the new version
                 (median, p90), ours ÷ each. About 4 minutes on 2 cores; not part of all.
-  smoke         a few reloads of examples/http (ours, then a naive restart), then two rolls of
-                \`reload run --workers 2\`; exits 1 if ours failed a request or anything broke.
-                Writes no results. About 15 s.
+  longlived     long-lived connections through reloads of the examples, in three sub-parts
+                (--longlived-parts), about 2 minutes on 2 cores; not part of all:
+                  h2   --h2-sessions HTTP/2 client sessions × --h2-streams concurrent streams (a share
+                       slow, --slow-share, --slow) through --h2-reloads reloads: failed streams,
+                       REFUSED_STREAM (retried), GOAWAYs, pids, old pid drain → exit against the window
+                  ws   --ws-clients WebSocket clients through --ws-reloads reloads: close codes (1001 /
+                       1006 / other), reconnects to the new pid, drain → each 1001 (p50, p99)
+                  sse  --sse-clients EventSource-style clients through --sse-reloads reloads: events
+                       lost and duplicated, resumes on the new pid with Last-Event-ID
+                Exits 1 on a failed h2 stream, a ws close without 1001, or an sse event lost.
+  smoke         a few reloads of examples/http (ours, then a naive restart), two rolls of
+                \`reload run --workers 2\`, three saves in \`reload dev\`, and one reload of each
+                longlived example with a few clients; exits 1 if ours failed a request or anything
+                broke. Writes no results. About 25 s.
 
 Options (defaults are the full run's):
   --frameworks=http,fastify,express,koa   --systems=ours,naive,pm2
@@ -70,6 +84,11 @@ Options (defaults are the full run's):
   --dev-interval=1500 (ms from a save to the next) --dev-serve=500 (but at least this long after the new
     version's first answer) --dev-timeout=10000 (ms after which a save counts as not served)
   A short dev run (about 30 s): node bench/run.mjs dev --dev-saves=5 --out=/tmp/devbench
+  --longlived-parts=h2,ws,sse   --longlived-interval=1500 (ms from a reload to the next, at least)
+  --h2-sessions=8 --h2-streams=16 --h2-reloads=20   --ws-clients=1000 --ws-reloads=10
+  --sse-clients=200 --sse-reloads=10
+  A short longlived run (about 20 s): node bench/run.mjs longlived --h2-reloads=3 --ws-clients=100
+    --ws-reloads=3 --sse-clients=20 --sse-reloads=3 --out=/tmp/llbench
   --out=bench/results   --no-readme (do not update bench/README.md)`
 
 const { values: flags, positionals } = parseArgs({
@@ -108,6 +127,15 @@ const { values: flags, positionals } = parseArgs({
     'dev-interval': { type: 'string', default: '1500' },
     'dev-serve': { type: 'string', default: '500' },
     'dev-timeout': { type: 'string', default: '10000' },
+    'longlived-parts': { type: 'string', default: longlivedPartsAll.join(',') },
+    'longlived-interval': { type: 'string', default: '1500' },
+    'h2-sessions': { type: 'string', default: '8' },
+    'h2-streams': { type: 'string', default: '16' },
+    'h2-reloads': { type: 'string', default: '20' },
+    'ws-clients': { type: 'string', default: '1000' },
+    'ws-reloads': { type: 'string', default: '10' },
+    'sse-clients': { type: 'string', default: '200' },
+    'sse-reloads': { type: 'string', default: '10' },
     out: { type: 'string', default: join(bench, 'results') },
     'no-readme': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false }
@@ -171,6 +199,13 @@ const config = {
     serve: number('dev-serve', 0),
     timeout: number('dev-timeout', 1000)
   },
+  longlived: {
+    parts: flags['longlived-parts'].split(',').filter(Boolean),
+    interval: number('longlived-interval', 0),
+    h2: { sessions: number('h2-sessions', 1), streams: number('h2-streams', 1), reloads: number('h2-reloads', 1) },
+    ws: { clients: number('ws-clients', 1), reloads: number('ws-reloads', 1) },
+    sse: { clients: number('sse-clients', 1), reloads: number('sse-reloads', 1) }
+  },
   pm2: Object.entries(Object.assign(Pm2.settings, { instances: Number(flags['pm2-instances']) })).map(([k, v]) => `${k} ${v}`).concat('wait_ready true').join(', ')
 }
 for (const name of [...config.frameworks, config.soakFramework]) {
@@ -184,6 +219,9 @@ for (const name of config.keeper.parts) {
 }
 for (const name of config.dev.systems) {
   if (!(name in devSystems)) { console.error(`unknown dev system '${name}'; known: ${Object.keys(devSystems).join(', ')}`); process.exit(2) }
+}
+for (const name of config.longlived.parts) {
+  if (!longlivedPartsAll.includes(name)) { console.error(`unknown longlived part '${name}'; known: ${longlivedPartsAll.join(', ')}`); process.exit(2) }
 }
 if (!['hup', 'cli'].includes(config.keeper.via)) { console.error(`--keeper-via should be hup or cli, instead got '${config.keeper.via}'`); process.exit(2) }
 
@@ -373,6 +411,18 @@ async function runSmoke () {
       results.errors.push(`smoke · ${r.label}: ${r.error ?? `${r.failed} failed, ${r.non2xx} non-2xx, ${r.served}/${r.saves} saves served`}`)
     }
   }
+  // Long-lived connections: one reload of each example with a few clients, every one of them through it.
+  const ll = await longlived({
+    parts: longlivedPartsAll,
+    interval: 1000,
+    slowShare: 0.25,
+    slow: 0.2,
+    h2: { sessions: 2, streams: 4, reloads: 1 },
+    ws: { clients: 20, reloads: 1 },
+    sse: { clients: 5, reloads: 1 },
+    onPart: (name, x) => say(`smoke · ${longlivedLine(name, x)}`)
+  })
+  longlivedVerdict(ll, 'smoke · ')
 }
 
 async function runKeeper () {
@@ -449,6 +499,30 @@ async function runDev () {
   }
 }
 
+async function runLonglived () {
+  const l = config.longlived
+  const load = { slowShare: config.slowShare, slow: config.slow }
+  const began = Date.now()
+  let part
+  try {
+    const r = await longlived({ ...l, ...load, onPart: (name, x) => say(longlivedLine(name, x)) })
+    part = { at: at(), config: { ...l, ...load }, ...r }
+  } catch (err) {
+    part = { at: at(), config: { ...l, ...load }, error: err.stack ?? err.message }
+  }
+  part.seconds = Math.round((Date.now() - began) / 1000)
+  results.parts.longlived = part
+  longlivedVerdict(part)
+}
+
+/** The errors of a longlived run go with the others; its failures are ours, as failed requests are. */
+function longlivedVerdict (part, tag = '') {
+  const { errors, failures } = longlivedProblems(part)
+  results.errors.push(...errors)
+  for (const f of failures) say(`!!! ${tag}${f}`)
+  if (failures.length > 0) failedOurs = true
+}
+
 let cleaning
 async function cleanup () {
   cleaning ??= (async () => {
@@ -486,6 +560,7 @@ try {
   if (runs('soak')) await runSoak()
   if (runs('keeper')) await runKeeper()
   if (runs('dev')) await runDev()
+  if (runs('longlived')) await runLonglived()
 } catch (err) {
   results.errors.push(`${part}: ${err.stack ?? err.message}`)
 } finally {
@@ -508,13 +583,25 @@ if (part !== 'smoke') {
   }
   if (charts.length > 0) results.parts.availability.chart = 'latest.svg'
   writeFileSync(join(out, `${stamp}.json`), JSON.stringify(results, null, 2) + '\n')
-  const md = markdown(results)
+  const md = report(results)
   writeFileSync(join(out, 'latest.json'), JSON.stringify(results, null, 2) + '\n')
   writeFileSync(join(out, 'latest.md'), md)
   // Only a full run rewrites the README's section, so it always shows one whole run.
   if (part === 'all' && !flags['no-readme'] && out === join(bench, 'results')) updateReadme(md)
   say(`\nresults: ${relative(process.cwd(), join(out, 'latest.md'))}, latest.json, latest.svg, ${stamp}.json`)
   console.log(md)
+}
+
+/** The report of `results`: report.mjs's sections, and the longlived part's own section if it ran. */
+function report (results) {
+  if (!results.partsRun.includes('longlived')) return markdown(results)
+  const md = markdown({ ...results, partsRun: results.partsRun.filter((p) => p !== 'longlived') })
+  // report.mjs names the parts it renders; the line that says which ran is this run's, longlived included.
+  const missing = parts.filter((p) => !results.partsRun.includes(p))
+  const which = `**Parts in this run:** ${results.partsRun.map((p) => partNames[p]).join(', ')}. **Not in this run:** ` +
+    `${missing.map((p) => partNames[p]).join(', ')} (no figures from other runs are shown).`
+  const section = results.parts.longlived === undefined ? [] : longlivedMarkdown(results.parts.longlived)
+  return md.replace(/^\*\*Parts[^\n]*$/m, which).replace(/^## Processes$/m, `${section.join('\n')}\n## Processes`)
 }
 
 function updateReadme (md) {

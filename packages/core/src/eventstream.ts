@@ -94,8 +94,10 @@ export function eventStream (req: Request, res: Response, options: EventStreamOp
     finish()
   }
   const cancel = reloader().goingAway(() => {
-    if (socket !== null) res.once('finish', () => { socket.end() })
     end(`retry: ${reconnect}\n\n`)
+    // In the same turn as the last chunk, so the FIN leaves with it: a client pool that got the socket back
+    // in between would send another stream's reconnect on a socket about to close.
+    socket?.end()
   })
   res.once('close', finish)
   ;(res as ServerResponse).writeHead(200, {
