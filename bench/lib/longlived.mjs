@@ -360,7 +360,38 @@ async function h2Part ({ reloads, interval, sessions, streams, slowShare, slow, 
  * and is connected once the answer came. A client closed by the server reconnects: at once after a 1001, as
  * the server asks, or after 100 ms after anything else; its first answer then says which pid it reached.
  */
-class WsLoad {
+// What the WebSocket and event-stream loads share: clients that each stay on one pid until told to go
+// away, timers that stop with the load, and the check that every client is back on the new pid.
+class ClientLoad {
+  clients = []
+  running = false
+  #timers = new Set()
+
+  later (ms, fn) {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer)
+      if (this.running) fn()
+    }, ms)
+    this.#timers.add(timer)
+  }
+
+  stopTimers () {
+    this.running = false
+    for (const timer of this.#timers) clearTimeout(timer)
+    this.#timers.clear()
+  }
+
+  beforeReload (old) {
+    this.onOld = this.clients.filter((c) => c.open && c.pid === old).length
+  }
+
+  settled (event) {
+    event.clientsOnOld = this.onOld
+    return this.clients.every((c) => c.open && c.pid === event.newPid)
+  }
+}
+
+class WsLoad extends ClientLoad {
   clients = []
   /** Closes of connections that had answered: `{ pid, code, at }`. */
   closes = []
@@ -368,10 +399,9 @@ class WsLoad {
   answers = []
   failedConnects = {}
   reconnects = 0
-  #running = false
-  #timers = new Set()
 
   constructor ({ clients, concurrency = 100, timeout = 5000 }) {
+    super()
     this.options = { clients, concurrency, timeout }
   }
 
@@ -379,7 +409,7 @@ class WsLoad {
 
   async start (address, pid) {
     this.url = `ws://${address}/`
-    this.#running = true
+    this.running = true
     for (let i = 0; i < this.options.clients; i++) this.clients.push({ id: i, ws: undefined, pid: 0, open: false })
     let next = 0
     const opener = async () => {
@@ -414,12 +444,12 @@ class WsLoad {
         const at = now()
         c.open = false
         resolve()
-        if (!this.#running) return
+        if (!this.running) return
         if (answered) this.closes.push({ pid: c.pid, code, at })
         else count(this.failedConnects, error === undefined ? `closed ${code} before the answer` : kindOf(error))
         // A failed attempt keeps the close it follows, so the answer that comes last is still timed from it.
         const after = answered ? { pid: c.pid, at } : previous
-        this.#later(code === 1001 ? 0 : 100, () => {
+        this.later(code === 1001 ? 0 : 100, () => {
           this.reconnects++
           this.#connect(c, after)
         })
@@ -427,27 +457,8 @@ class WsLoad {
     })
   }
 
-  #later (ms, fn) {
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer)
-      if (this.#running) fn()
-    }, ms)
-    this.#timers.add(timer)
-  }
-
-  beforeReload (old) {
-    this.onOld = this.clients.filter((c) => c.open && c.pid === old).length
-  }
-
-  settled (event) {
-    event.clientsOnOld = this.onOld
-    return this.clients.every((c) => c.open && c.pid === event.newPid)
-  }
-
   async stop () {
-    this.#running = false
-    for (const timer of this.#timers) clearTimeout(timer)
-    this.#timers.clear()
+    this.stopTimers()
     for (const c of this.clients) if (c.ws !== undefined && c.ws.readyState <= WebSocket.OPEN) c.ws.close(1000)
     await until(() => this.clients.every((c) => c.ws === undefined || c.ws.readyState === WebSocket.CLOSED), 5000)
     for (const c of this.clients) c.ws?.terminate()
@@ -596,7 +607,7 @@ const DEFAULT_RETRY = 3000
  * stream ends (or fails) it reconnects after that time with `Last-Event-ID`. Every event's id is checked
  * against the client's last one: a jump forward is events lost, a step back or a repeat a duplicate.
  */
-class SseLoad {
+class SseLoad extends ClientLoad {
   clients = []
   /** Ends of streams that had events: `{ client, pid, at, polite }` (polite: a `retry:` came first). */
   ends = []
@@ -607,10 +618,9 @@ class SseLoad {
   lost = 0
   duplicates = 0
   gaps = []
-  #running = false
-  #timers = new Set()
 
   constructor ({ clients, timeout = 5000 }) {
+    super()
     this.options = { clients, timeout }
   }
 
@@ -619,7 +629,7 @@ class SseLoad {
   async start (address, pid) {
     const [hostname, port] = address.split(':')
     this.target = { host: hostname, port: Number(port) }
-    this.#running = true
+    this.running = true
     for (let i = 0; i < this.options.clients; i++) {
       const c = { id: i, lastId: '', last: undefined, retry: DEFAULT_RETRY, pid: 0, open: false, events: 0, req: undefined, agent: new http.Agent({ keepAlive: true }) }
       this.clients.push(c)
@@ -658,12 +668,12 @@ class SseLoad {
       over = true
       const at = now()
       c.open = false
-      if (!this.#running) return
+      if (!this.running) return
       if (kind !== undefined) count(this.errors, kind)
       if (pid !== 0) this.ends.push({ client: c.id, pid, at, polite: polite && kind === undefined })
       // A stream that brought nothing keeps the end it follows, so the resume is still measured from it.
       const after = pid !== 0 ? { pid, at } : previous
-      this.#later(c.retry, () => this.#open(c, after))
+      this.later(c.retry, () => this.#open(c, after))
     }
     req.on('response', (res) => {
       if (res.statusCode !== 200 || !String(res.headers['content-type']).startsWith('text/event-stream')) {
@@ -700,31 +710,12 @@ class SseLoad {
     this.duplicates++
   }
 
-  #later (ms, fn) {
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer)
-      if (this.#running) fn()
-    }, ms)
-    this.#timers.add(timer)
-  }
-
-  beforeReload (old) {
-    this.onOld = this.clients.filter((c) => c.open && c.pid === old).length
-  }
-
-  settled (event) {
-    event.clientsOnOld = this.onOld
-    return this.clients.every((c) => c.open && c.pid === event.newPid)
-  }
-
   async stop () {
     // How far behind the clock each client is when the load stops: one that stalled would lose the
     // events it never asked for, without a gap in what it got.
     const tick = Math.floor(Date.now() / 100)
     this.behind = this.clients.map((c) => (c.last === undefined ? undefined : tick - c.last))
-    this.#running = false
-    for (const timer of this.#timers) clearTimeout(timer)
-    this.#timers.clear()
+    this.stopTimers()
     for (const c of this.clients) {
       c.req?.destroy()
       c.agent.destroy()
