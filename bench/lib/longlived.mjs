@@ -317,13 +317,7 @@ async function h2Part ({ reloads, interval, sessions, streams, slowShare, slow, 
   return {
     sessions,
     streamsPerSession: streams,
-    reloads: run.events.length,
-    reloadsAsked: reloads,
-    error: run.error,
-    leftover: run.leftover,
-    died: run.died,
-    exitedNonZero: run.exitedNonZero,
-    otherOutput: run.otherOutput,
+    ...runFacts(run, reloads),
     streams: load.streams,
     answered: load.answered,
     non2xx: load.non2xx,
@@ -360,6 +354,19 @@ async function h2Part ({ reloads, interval, sessions, streams, slowShare, slow, 
  * and is connected once the answer came. A client closed by the server reconnects: at once after a 1001, as
  * the server asks, or after 100 ms after anything else; its first answer then says which pid it reached.
  */
+// What every sub-part reports of its reload run, beside its own figures.
+function runFacts (run, reloads) {
+  return {
+    reloads: run.events.length,
+    reloadsAsked: reloads,
+    error: run.error,
+    leftover: run.leftover,
+    died: run.died,
+    exitedNonZero: run.exitedNonZero,
+    otherOutput: run.otherOutput
+  }
+}
+
 // What the WebSocket and event-stream loads share: clients that each stay on one pid until told to go
 // away, timers that stop with the load, and the check that every client is back on the new pid.
 class ClientLoad {
@@ -514,13 +521,7 @@ async function wsPart ({ reloads, interval, clients, window }) {
   const p99s = perReload.map((r) => r.drainTo1001.p99)
   return {
     clients,
-    reloads: run.events.length,
-    reloadsAsked: reloads,
-    error: run.error,
-    leftover: run.leftover,
-    died: run.died,
-    exitedNonZero: run.exitedNonZero,
-    otherOutput: run.otherOutput,
+    ...runFacts(run, reloads),
     openFilesLimit: Number.isFinite(limit) ? limit : 'unlimited',
     closes: load.closes.length,
     codes,
@@ -758,13 +759,7 @@ async function ssePart ({ reloads, interval, clients, window }) {
   const behind = load.behind ?? []
   return {
     clients,
-    reloads: run.events.length,
-    reloadsAsked: reloads,
-    error: run.error,
-    leftover: run.leftover,
-    died: run.died,
-    exitedNonZero: run.exitedNonZero,
-    otherOutput: run.otherOutput,
+    ...runFacts(run, reloads),
     events: load.events,
     lost: load.lost,
     duplicates: load.duplicates,
