@@ -149,10 +149,10 @@ server.listen(Number(process.env.PORT), '127.0.0.1', () => {
 // ['node']` as any Node.js project has it: TypeScript 6 and later no longer load every @types package.
 const consumers = {
   core: `import http from 'node:http'
-import { defaults, reloader, ReloadError, type Reloader, type ReloadErrorCode, type ReloadOptions, type UpgradeResult } from '@reload/core'
+import { defaults, eventStream, reloader, ReloadError, trackWebSockets, type EventStream, type Reloader, type ReloadErrorCode, type ReloadOptions, type TrackedWebSocketServer, type UpgradeResult } from '@reload/core'
 import '@reload/core/register'
 
-const options: ReloadOptions = { drainTimeout: 10_000, idleGrace: 1000, signal: 'SIGHUP', logger: console }
+const options: ReloadOptions = { drainTimeout: 10_000, idleGrace: 1000, goAwayWindow: 2000, signal: 'SIGHUP', logger: console }
 const reload: Reloader = reloader(options)
 const server = http.createServer((_req, res) => res.end(\`ospid:\${process.pid}\`))
 const same: http.Server = reload.listen(server, 8080, '127.0.0.1', () => {})
@@ -165,6 +165,14 @@ result.catch((err: unknown) => {
   if (err instanceof ReloadError) { const code: ReloadErrorCode = err.code; console.log(code) }
 })
 console.log(same, uninstall, generation, defaults)
+http.createServer((req, res) => {
+  const stream: EventStream = eventStream(req, res, { retry: 1000 })
+  stream.send({ id: stream.lastEventId ?? 0, data: { ok: true } })
+})
+declare const wss: TrackedWebSocketServer
+const untrack: () => void = trackWebSockets(wss, { closeTimeout: 1000 })
+const cancel: () => void = reload.goingAway(() => {})
+console.log(untrack, cancel)
 `,
   express: `import express from 'express'
 import http from 'node:http'
