@@ -16,13 +16,14 @@ import { now, sweep } from './lib/procs.mjs'
 import { provenance } from './lib/provenance.mjs'
 import { markdown } from './lib/report.mjs'
 import { soak } from './lib/soak.mjs'
+import { supervision, supervisionLine, supervisionMarkdown, supervisionPartsAll, supervisionProblems, supervisionRatioLines } from './lib/supervision.mjs'
 import { Keeper, killPm2, Pm2 } from './lib/systems.mjs'
 
 const bench = dirname(fileURLToPath(import.meta.url))
 const root = dirname(bench)
-const parts = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper', 'dev', 'longlived']
+const parts = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper', 'dev', 'longlived', 'supervision']
 // The parts as the report names them.
-const partNames = { availability: 'availability', crosscheck: 'cross-check', overhead: 'overhead', handover: 'handover', soak: 'soak', keeper: 'keeper', dev: 'dev', longlived: 'longlived' }
+const partNames = { availability: 'availability', crosscheck: 'cross-check', overhead: 'overhead', handover: 'handover', soak: 'soak', keeper: 'keeper', dev: 'dev', longlived: 'longlived', supervision: 'supervision' }
 // The parts of a run of `all` (or of no part named).
 const partsAll = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper']
 const frameworksAll = ['http', 'fastify', 'express', 'koa']
@@ -31,7 +32,7 @@ const keeperPartsAll = ['crash', 'roll', 'throughput']
 const usage = `Usage: node bench/run.mjs [part] [options]   (or: pnpm bench [part] [options])
 
 Parts: all (default) = availability + crosscheck + overhead + handover + soak + keeper (not dev, not
-longlived); or some of them, comma-separated (overhead,handover,dev); or smoke.
+longlived, not supervision); or some of them, comma-separated (overhead,handover,dev); or smoke.
   availability  each framework under keep-alive load through N reloads: ours, naive restart, PM2
   crosscheck    the recorder and autocannon at once, ours and naive restart (examples/http)
   overhead      hello-world throughput and p99 with and without the adapter, interleaved pairs until the
@@ -61,10 +62,20 @@ longlived); or some of them, comma-separated (overhead,handover,dev); or smoke.
                   sse  --sse-clients EventSource-style clients through --sse-reloads reloads: events
                        lost and duplicated, resumes on the new pid with Last-Event-ID
                 Exits 1 on a failed h2 stream, a ws close without 1001, or an sse event lost.
+  supervision   a worker alive but no use, \`reload run --workers 1\` against PM2 fork mode (bench/apps/
+                hang-leak.mjs), in two sub-parts (--supervision-parts), about 2 minutes; not part of all:
+                  hang    GET /hang spins forever: ours with --liveness-timeout (--supervision-liveness),
+                          --supervision-hangs times, PM2 (no liveness check) once: hang → first answer
+                          from another pid (at most --supervision-cap s), failed and refused requests
+                  memory  the app leaks --supervision-leak MB every --supervision-leak-every ms: ours
+                          with --max-memory, PM2 with max_memory_restart (--supervision-max-memory), for
+                          --supervision-seconds s each: recycles, failed requests per recycle, peak RSS
+                Exits 1 if ours left a hang unanswered, refused a connection, or never recycled.
   smoke         a few reloads of examples/http (ours, then a naive restart), two rolls of
-                \`reload run --workers 2\`, three saves in \`reload dev\`, and one reload of each
-                longlived example with a few clients; exits 1 if ours failed a request or anything
-                broke. Writes no results. About 25 s.
+                \`reload run --workers 2\`, three saves in \`reload dev\`, one reload of each
+                longlived example with a few clients, and one hang and a few seconds of leak under
+                \`reload run\` (supervision, ours only); exits 1 if ours failed a request or anything
+                broke. Writes no results. About 40 s.
 
 Options (defaults are the full run's):
   --frameworks=http,fastify,express,koa   --systems=ours,naive,pm2
@@ -89,6 +100,12 @@ Options (defaults are the full run's):
   --sse-clients=200 --sse-reloads=10
   A short longlived run (about 20 s): node bench/run.mjs longlived --h2-reloads=3 --ws-clients=100
     --ws-reloads=3 --sse-clients=20 --sse-reloads=3 --out=/tmp/llbench
+  --supervision-parts=hang,memory   --supervision-hangs=3 --supervision-cap=20 (s)
+  --supervision-liveness=2s --supervision-max-memory=150M --supervision-seconds=40 (per system)
+  --supervision-leak=10 (MB) --supervision-leak-every=200 (ms) --supervision-connections=8
+  --supervision-timeout=1000 (ms, per request)
+  A short supervision run (about 40 s): node bench/run.mjs supervision --supervision-hangs=1
+    --supervision-cap=8 --supervision-seconds=12 --out=/tmp/svbench
   --out=bench/results   --no-readme (do not update bench/README.md)`
 
 const { values: flags, positionals } = parseArgs({
@@ -136,6 +153,16 @@ const { values: flags, positionals } = parseArgs({
     'ws-reloads': { type: 'string', default: '10' },
     'sse-clients': { type: 'string', default: '200' },
     'sse-reloads': { type: 'string', default: '10' },
+    'supervision-parts': { type: 'string', default: supervisionPartsAll.join(',') },
+    'supervision-hangs': { type: 'string', default: '3' },
+    'supervision-cap': { type: 'string', default: '20' },
+    'supervision-liveness': { type: 'string', default: '2s' },
+    'supervision-max-memory': { type: 'string', default: '150M' },
+    'supervision-seconds': { type: 'string', default: '40' },
+    'supervision-leak': { type: 'string', default: '10' },
+    'supervision-leak-every': { type: 'string', default: '200' },
+    'supervision-connections': { type: 'string', default: '8' },
+    'supervision-timeout': { type: 'string', default: '1000' },
     out: { type: 'string', default: join(bench, 'results') },
     'no-readme': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false }
@@ -206,6 +233,21 @@ const config = {
     ws: { clients: number('ws-clients', 1), reloads: number('ws-reloads', 1) },
     sse: { clients: number('sse-clients', 1), reloads: number('sse-reloads', 1) }
   },
+  supervision: {
+    parts: flags['supervision-parts'].split(',').filter(Boolean),
+    hangs: number('supervision-hangs', 1),
+    pm2Hangs: 1,
+    cap: number('supervision-cap', 1) * 1000,
+    liveness: flags['supervision-liveness'],
+    maxMemory: flags['supervision-max-memory'],
+    seconds: number('supervision-seconds', 1),
+    leak: { mb: number('supervision-leak', 1), every: number('supervision-leak-every', 10), capMb: 500 },
+    connections: number('supervision-connections', 1),
+    timeout: number('supervision-timeout', 100),
+    lead: 1000,
+    tail: 1000,
+    settle: 2500
+  },
   pm2: Object.entries(Object.assign(Pm2.settings, { instances: Number(flags['pm2-instances']) })).map(([k, v]) => `${k} ${v}`).concat('wait_ready true').join(', ')
 }
 for (const name of [...config.frameworks, config.soakFramework]) {
@@ -223,10 +265,15 @@ for (const name of config.dev.systems) {
 for (const name of config.longlived.parts) {
   if (!longlivedPartsAll.includes(name)) { console.error(`unknown longlived part '${name}'; known: ${longlivedPartsAll.join(', ')}`); process.exit(2) }
 }
+for (const name of config.supervision.parts) {
+  if (!supervisionPartsAll.includes(name)) { console.error(`unknown supervision part '${name}'; known: ${supervisionPartsAll.join(', ')}`); process.exit(2) }
+}
+if (!/^\d+[KMG]?$/.test(config.supervision.maxMemory)) { console.error(`--supervision-max-memory should be a size both take (150M), instead got '${config.supervision.maxMemory}'`); process.exit(2) }
 if (!['hup', 'cli'].includes(config.keeper.via)) { console.error(`--keeper-via should be hup or cli, instead got '${config.keeper.via}'`); process.exit(2) }
 
 const example = (framework) => join(root, 'examples', framework, 'server.js')
 const plainApp = (framework) => join(bench, 'apps', `${framework}.mjs`)
+const supervisionApp = join(bench, 'apps', 'hang-leak.mjs')
 
 /** The frameworks whose example exists; each missing one is said out loud and listed in the report. */
 function present (frameworks) {
@@ -425,6 +472,20 @@ async function runSmoke () {
     onPart: (name, x) => say(`smoke · ${longlivedLine(name, x)}`)
   })
   longlivedVerdict(ll, 'smoke · ')
+  // Supervision, ours only: one hang under --liveness-timeout 2s, back from another pid within 10 s, and a
+  // leak under --max-memory 150M, recycled at least once in 8 s. Failures are shown, not judged: only a hang
+  // not replaced, a refused connection or no recycle fails the smoke run.
+  const sv = await supervision({
+    ...config.supervision,
+    app: supervisionApp,
+    hangs: 1,
+    cap: 10_000,
+    seconds: 8,
+    settle: 0,
+    only: ['ours'],
+    onRow: (name, r) => say(`smoke · ${supervisionLine(name, r)}`)
+  })
+  supervisionVerdict(sv, 'smoke · ')
 }
 
 async function runKeeper () {
@@ -501,6 +562,30 @@ async function runDev () {
   }
 }
 
+async function runSupervision () {
+  const c = config.supervision
+  const began = Date.now()
+  let part
+  try {
+    const r = await supervision({ ...c, app: supervisionApp, onRow: (name, x) => say(supervisionLine(name, x)) })
+    part = { at: at(), config: c, ...r }
+  } catch (err) {
+    part = { at: at(), config: c, error: err.stack ?? err.message }
+  }
+  part.seconds = Math.round((Date.now() - began) / 1000)
+  results.parts.supervision = part
+  for (const l of supervisionRatioLines(part)) say(l)
+  supervisionVerdict(part)
+}
+
+/** The errors of a supervision run go with the others; ours not doing its job counts as ours failing. */
+function supervisionVerdict (part, tag = '') {
+  const { errors, failures } = supervisionProblems(part, tag)
+  results.errors.push(...errors)
+  for (const f of failures) say(`!!! ${f}`)
+  if (failures.length > 0) failedOurs = true
+}
+
 async function runLonglived () {
   const l = config.longlived
   const load = { slowShare: config.slowShare, slow: config.slow }
@@ -563,6 +648,7 @@ try {
   if (runs('keeper')) await runKeeper()
   if (runs('dev')) await runDev()
   if (runs('longlived')) await runLonglived()
+  if (runs('supervision')) await runSupervision()
 } catch (err) {
   results.errors.push(`${part}: ${err.stack ?? err.message}`)
 } finally {
@@ -594,16 +680,17 @@ if (part !== 'smoke') {
   console.log(md)
 }
 
-/** The report of `results`: report.mjs's sections, and the longlived part's own section if it ran. */
+/** The report of `results`: report.mjs's sections, and the longlived and supervision parts' own sections if they ran. */
 function report (results) {
-  if (!results.partsRun.includes('longlived')) return markdown(results)
-  const md = markdown({ ...results, partsRun: results.partsRun.filter((p) => p !== 'longlived') })
-  // report.mjs names the parts it renders; the line that says which ran is this run's, longlived included.
+  const own = { longlived: longlivedMarkdown, supervision: supervisionMarkdown }
+  if (!results.partsRun.some((p) => p in own)) return markdown(results)
+  const md = markdown({ ...results, partsRun: results.partsRun.filter((p) => !(p in own)) })
+  // report.mjs names the parts it renders; the line that says which ran is this run's, these included.
   const missing = parts.filter((p) => !results.partsRun.includes(p))
   const which = `**Parts in this run:** ${results.partsRun.map((p) => partNames[p]).join(', ')}. **Not in this run:** ` +
     `${missing.map((p) => partNames[p]).join(', ')} (no figures from other runs are shown).`
-  const section = results.parts.longlived === undefined ? [] : longlivedMarkdown(results.parts.longlived)
-  return md.replace(/^\*\*Parts[^\n]*$/m, which).replace(/^## Processes$/m, `${section.join('\n')}\n## Processes`)
+  const sections = Object.entries(own).flatMap(([p, render]) => (results.parts[p] === undefined ? [] : render(results.parts[p])))
+  return md.replace(/^\*\*Parts[^\n]*$/m, which).replace(/^## Processes$/m, `${sections.join('\n')}\n## Processes`)
 }
 
 function updateReadme (md) {

@@ -80,7 +80,8 @@ describe('reload run: exit, status and control', () => {
 
   it('finds the only keeper of the user by its control folder; refuses a folder others can open; says when none runs', async () => {
     const runtime = tempDir()
-    const env = { XDG_RUNTIME_DIR: runtime }
+    // A TMPDIR of its own too: the keepers of other test files run meanwhile, and $TMPDIR/reload-UID is looked in as well.
+    const env = { XDG_RUNTIME_DIR: runtime, TMPDIR: tempDir() }
     const none = await cli(['status'], { env })
     expect(none.code).toBe(1)
     expect(none.stderr).toMatch(/no keeper of this user is running .*\(ERR_RELOAD_NO_KEEPER\)/)

@@ -12,6 +12,10 @@ export interface RunOptions {
   readyTimeout: number
   drainTimeout: number
   shutdownDelay: number
+  /** How long a worker's event loop may go without answering before the worker is replaced (Infinity: never). */
+  livenessTimeout: number
+  /** Resident memory, in bytes, past which a worker is rolled over (undefined: no limit). */
+  maxMemory: number | undefined
   /** Preload @reload/core/register into Node workers (an app with no reload code). */
   preload: boolean
   command: string[]
@@ -35,24 +39,30 @@ export const usage = `Usage:
   reload dev [options] -- <command> [args...]   run <command>, and hand over to the new code at every save
 
 reload run options:
-  --listen ADDR          PORT, HOST:PORT, [IPV6]:PORT or unix:/path; repeat for more (also: systemd LISTEN_FDS)
-  --workers N            workers accepting on the same sockets (default 1)
-  --pid-file FILE        write the keeper's pid there
-  --ready-timeout TIME   how long a new worker may take to be ready (default 60s)
-  --drain-timeout TIME   how long a worker may drain before what is left is cut (default 30s)
-  --shutdown-delay TIME  on SIGTERM, keep serving this long before draining (default 0)
-  --control PATH         the control socket (default: $XDG_RUNTIME_DIR/reload/PID.sock, else $TMPDIR/reload-UID/PID.sock)
-  --no-preload           do not preload @reload/core/register into Node workers
-  TIME is milliseconds, or a number with ms, s or m.
+  --listen ADDR            PORT, HOST:PORT, [IPV6]:PORT or unix:/path; repeat for more (also: systemd LISTEN_FDS)
+  --workers N              workers accepting on the same sockets (default 1)
+  --pid-file FILE          write the keeper's pid there
+  --ready-timeout TIME     how long a new worker may take to be ready (default 60s)
+  --drain-timeout TIME     how long a worker may drain before what is left is cut (default 30s)
+  --shutdown-delay TIME    on SIGTERM, keep serving this long before draining (default 0)
+  --liveness-timeout TIME  replace a worker whose event loop has not answered for this long (default 10s; off)
+  --max-memory SIZE        roll a worker over once its resident memory passes SIZE (default off)
+  --control PATH           the control socket (default: PID.sock in $XDG_RUNTIME_DIR/reload, else in
+                           $TMPDIR/reload-UID, else in a new private $TMPDIR/reload-UID-XXXXXX)
+  --no-preload             do not preload @reload/core/register into Node workers
+  TIME is milliseconds, or a number with ms, s or m. SIZE is bytes, or a number with K, M or G
+  (1024-based: KB and KiB, MB and MiB, GB and GiB mean the same); at least 16M.
 
-reload dev options: --listen, --ready-timeout, --drain-timeout (default 5s), --no-preload, and
-  --watch PATH           what to watch, recursively (default: the current folder); repeat for more
-  --ignore GLOB          what not to watch (always ignored: node_modules .* dist build coverage *.log)
+reload dev options: --listen, --ready-timeout, --drain-timeout (default 5s), --max-memory, --no-preload,
+  --liveness-timeout (default off: a debugger paused at a breakpoint stops the event loop), and
+  --watch PATH             what to watch, recursively (default: the current folder); repeat for more
+  --ignore GLOB            what not to watch (always ignored: node_modules .* dist build coverage *.log)
   Type rs and Enter to reload by hand.
 
 target (status, reload): --control PATH, --pid PID or --pid-file FILE; none needed when one keeper runs.
   reload reload --wait exits 0 once every worker runs the new code, 1 with the reason when the roll failed
-  (--timeout TIME bounds the wait, default: the keeper's own limits).
+  (--timeout TIME bounds the wait, default: the keeper's own limits). Without --wait, reload reload gives up
+  after --timeout (default 10s); the keeper never runs a request it reads after its client gave up.
 `
 
 function fail (message: string): never {
@@ -69,6 +79,46 @@ export function parseTime (name: string, text: string | undefined): number {
   return Math.round(Number(match[1]) * unit)
 }
 
+/**
+ * The longest unix socket path: Linux's sun_path is 108 bytes, with the NUL that ends it. A longer one is
+ * bound cut short, somewhere nobody looks.
+ */
+export const MAX_SOCKET_PATH = 107
+
+function socketPath (flag: string, text: string, path: string): string {
+  const bytes = Buffer.byteLength(path)
+  if (bytes > MAX_SOCKET_PATH) {
+    fail(`${flag} ${text}: the socket path ${path} is ${bytes} bytes, over the ${MAX_SOCKET_PATH} a unix socket path can have; choose a shorter path (a relative one counts from the current folder)`)
+  }
+  return path
+}
+
+// Off is a value: a debugger paused at a breakpoint stops the event loop as surely as a hang does.
+function livenessTimeout (text: string | undefined): number {
+  if (text === 'off') return Infinity
+  const ms = parseTime('--liveness-timeout', text)
+  if (ms === 0) fail('--liveness-timeout 0 would replace every worker at once: to turn the check off, say --liveness-timeout off')
+  // A garbage collection or a busy tick can hold the loop that long; a worker is not stuck for that.
+  if (ms < 100) fail(`--liveness-timeout should be at least 100 ms, instead got '${text ?? ''}'; to turn the check off, say off`)
+  return ms
+}
+
+const units: Record<string, number> = { '': 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 }
+const MIN_MEMORY = 16 * 1024 ** 2
+
+/** Bytes from `536870912`, `512M`, `512MiB`, `1.5G` (1024-based), or undefined for `off`. */
+export function parseSize (name: string, text: string | undefined): number | undefined {
+  if (text === undefined) fail(`${name} needs a value`)
+  if (text === 'off') return undefined
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim())
+  const unit = match === null ? undefined : units[(match[2] as string).toLowerCase()]
+  if (match === null || unit === undefined) fail(`${name} should be a size such as 536870912, 512M or 2G, or off, instead got '${text}'`)
+  const bytes = Math.round(Number(match[1]) * unit)
+  // Node alone takes about that much before the app loads anything.
+  if (bytes < MIN_MEMORY) fail(`${name} ${text} is under 16M, less than a Node worker needs to start; give more, or off`)
+  return bytes
+}
+
 function parsePort (text: string, address: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) fail(`--listen ${address}: '${text}' is not a port (0 to 65535)`)
   return Number(text)
@@ -79,7 +129,7 @@ export function parseAddress (text: string): Address {
   if (text.startsWith('unix:')) {
     const path = text.slice(5)
     if (path === '') fail(`--listen ${text}: give the socket's path, as unix:/run/app.sock`)
-    return { kind: 'unix', path: resolve(path) }
+    return { kind: 'unix', path: socketPath('--listen', text, resolve(path)) }
   }
   if (/^\d+$/.test(text)) return { kind: 'tcp', host: undefined, port: parsePort(text, text) }
   const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(text)
@@ -89,6 +139,17 @@ export function parseAddress (text: string): Address {
     fail(`--listen '${text}' is not an address: use PORT, HOST:PORT, [IPV6]:PORT or unix:/path`)
   }
   return { kind: 'tcp', host: text.slice(0, colon), port: parsePort(text.slice(colon + 1), text) }
+}
+
+// Port 0 is a new port each time, so two of them are two addresses.
+function duplicates (addresses: Address[]): void {
+  const seen = new Set<string>()
+  for (const address of addresses) {
+    if (address.kind === 'tcp' && address.port === 0) continue
+    const key = address.kind === 'unix' ? `unix:${address.path}` : `${address.host === undefined ? '' : address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`
+    if (seen.has(key)) fail(`--listen ${key.startsWith(':') ? key.slice(1) : key} is given twice: give each address once`)
+    seen.add(key)
+  }
 }
 
 function positiveInteger (name: string, text: string | undefined): number {
@@ -119,22 +180,27 @@ export function parseArgs (argv: string[]): Command {
     readyTimeout: 60_000,
     drainTimeout: 30_000,
     shutdownDelay: 0,
+    // A worker stuck this long is an outage for everyone it holds; a garbage collection or a slow
+    // synchronous start-up step is far shorter.
+    livenessTimeout: 10_000,
+    maxMemory: undefined,
     preload: true,
     command: []
   }
   if (name === 'dev') {
     options.drainTimeout = 5000
     options.readyTimeout = 30_000
+    options.livenessTimeout = Infinity
   }
   const watch: string[] = []
   const ignore: string[] = []
   const target: Target = { control: undefined, pid: undefined, pidFile: undefined }
   let json = false
   let wait = false
-  let timeout = Infinity
+  let timeout: number | undefined
   const allowed: Record<typeof name, string[]> = {
-    dev: ['--listen', '--ready-timeout', '--drain-timeout', '--no-preload', '--watch', '--ignore'],
-    run: ['--listen', '--workers', '--pid-file', '--ready-timeout', '--drain-timeout', '--shutdown-delay', '--control', '--no-preload'],
+    dev: ['--listen', '--ready-timeout', '--drain-timeout', '--liveness-timeout', '--max-memory', '--no-preload', '--watch', '--ignore'],
+    run: ['--listen', '--workers', '--pid-file', '--ready-timeout', '--drain-timeout', '--shutdown-delay', '--liveness-timeout', '--max-memory', '--control', '--no-preload'],
     status: ['--json', '--control', '--pid', '--pid-file'],
     reload: ['--wait', '--timeout', '--control', '--pid', '--pid-file']
   }
@@ -162,7 +228,13 @@ export function parseArgs (argv: string[]): Command {
       case '--ready-timeout': options.readyTimeout = parseTime(flag, value()); break
       case '--drain-timeout': options.drainTimeout = parseTime(flag, value()); break
       case '--shutdown-delay': options.shutdownDelay = parseTime(flag, value()); break
-      case '--control': options.control = target.control = resolve(value()); break
+      case '--liveness-timeout': options.livenessTimeout = livenessTimeout(value()); break
+      case '--max-memory': options.maxMemory = parseSize(flag, value()); break
+      case '--control': {
+        const text = value()
+        options.control = target.control = socketPath(flag, text, resolve(text))
+        break
+      }
       case '--no-preload': options.preload = false; break
       case '--json': json = true; break
       case '--wait': wait = true; break
@@ -173,7 +245,9 @@ export function parseArgs (argv: string[]): Command {
     }
   }
   if (name === 'status') return { name, target, json }
-  if (name === 'reload') return { name, target, wait, timeout }
+  // Without --wait the answer is immediate: a keeper that gives none is stopped or swamped.
+  if (name === 'reload') return { name, target, wait, timeout: timeout ?? (wait ? Infinity : 10_000) }
+  duplicates(options.listen)
   if (options.command.length === 0) fail(`reload ${name} needs a command to run, after --: reload ${name} --listen 3000 -- node server.js`)
   if (options.readyTimeout < 1) fail('--ready-timeout should be at least 1 ms')
   if (name === 'dev') return { name, options: { ...options, watch: watch.length > 0 ? watch : [process.cwd()], ignore } }

@@ -54,8 +54,10 @@ export async function dev (options: DevOptions): Promise<number | undefined> {
     process.exit(code)
   }
   const stop = (signal: NodeJS.Signals): void => { keeper.shutdown(signal).then(finish, () => finish(1)) }
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
+  // As under reload run: SIGQUIT stops, SIGUSR1 (which would open Node's inspector in the keeper, not in the
+  // app) and SIGALRM are ignored rather than ending the session.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(signal, stop)
+  for (const signal of ['SIGUSR1', 'SIGALRM'] as const) process.on(signal, () => log.warn({}, `${signal} ignored: it means nothing to reload dev`))
 
   let changed: string[] = []
   let timer: NodeJS.Timeout | undefined
@@ -96,7 +98,7 @@ export async function dev (options: DevOptions): Promise<number | undefined> {
       roll(`${files.slice(0, 3).join(', ')}${files.length > 3 ? ` and ${files.length - 3} more` : ''} changed`)
     }, DEBOUNCE)
   })
-  process.on('SIGHUP', () => roll('SIGHUP'))
+  for (const signal of ['SIGHUP', 'SIGUSR2'] as const) process.on(signal, () => roll(signal))
   // nodemon's habit: `rs` and Enter reloads.
   if (process.stdin.readable) {
     createInterface({ input: process.stdin }).on('line', (line) => { if (line.trim() === 'rs') roll('rs') })

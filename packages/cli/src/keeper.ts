@@ -9,9 +9,13 @@ import { later, ReloadError, spawnWorker, startCwd, type Later, type Logger } fr
 import type { RunOptions } from './args.js'
 import { notify } from './notify.js'
 import type { Held } from './listen.js'
+import { rssOf, sessionMembers, Supervisor } from './supervise.js'
 
 /** Where a worker is: starting until it says ready, ready while it serves, draining once told to stop. */
 export type WorkerState = 'starting' | 'ready' | 'draining'
+
+/** Why the keeper replaced a worker that still ran. */
+export type ReplaceReason = 'unresponsive' | 'memory'
 
 interface Worker {
   slot: number
@@ -29,6 +33,18 @@ interface Worker {
   /** Resolves once it no longer accepts: it said `ACCEPTING=0`, or exited. */
   closed: Promise<void>
   close: () => void
+  /** It said `LIVENESS=1`: it answers `PING`, obeys `DRAIN` and says `ACCEPTING=0` (a current @reload/core). */
+  answersPing: boolean
+  lastPong: number
+  ping: () => void
+  /** Why a replacement is being started for it while it still runs. */
+  replacing: ReplaceReason | undefined
+  /** Not looked at for memory again before this time (its replacement failed to start). */
+  holdUntil: number
+  /** What it said of its drain just before it exited. */
+  drained: { requests: number, connections: number } | undefined
+  /** Why the keeper SIGKILLed it. */
+  killed: string | undefined
 }
 
 interface Slot {
@@ -53,7 +69,14 @@ export interface WorkerStatus {
   uptime: number
   requests: number | undefined
   connections: number | undefined
+  /** Resident memory in bytes. */
+  rss: number | undefined
+  /** Why it is being replaced, while it is. */
+  replacing: ReplaceReason | undefined
 }
+
+/** A worker the keeper replaced while it still ran, and why. */
+export interface Replacement { reason: ReplaceReason, slot: number, pid: number, message: string, at: number }
 
 export interface KeeperStatus {
   pid: number
@@ -63,6 +86,12 @@ export interface KeeperStatus {
   workers: WorkerStatus[]
   rolling: boolean
   restarts: number
+  /** Workers replaced while they still ran, by reason. */
+  replaced: Record<ReplaceReason, number>
+  lastReplaced: Replacement | undefined
+  /** Liveness timeout in ms (null: off), memory cap in bytes (null: off). */
+  liveness: number | null
+  maxMemory: number | null
   lastRoll: { ok: boolean, generation: number, message: string, at: number } | undefined
 }
 
@@ -73,9 +102,12 @@ const BACKOFF_FIRST = 250
 const BACKOFF_CAP = 10_000
 // Past its own drainTimeout, a worker is killed: its own timer should have ended it already.
 const KILL_MARGIN = 5000
-// How long a roll waits for a drained worker to say it stopped accepting (an app on another version of
-// @reload/core may never say it).
+// How long a roll waits for a drained worker to say it stopped accepting. A current worker says it in the
+// same turn as the drain starts: one that has not by then is killed before the roll is done. An app on an
+// older @reload/core may never say it, and is let be.
 const CLOSE_WAIT = 2000
+// What is left of a worker's session when it is gone gets this long between SIGTERM and SIGKILL.
+const SESSION_GRACE = 3000
 
 // The keeper's own copy of the preload, for an app that has no @reload/core of its own.
 const ownRegister = fileURLToPath(import.meta.resolve('@reload/core/register'))
@@ -116,6 +148,13 @@ export class Keeper {
   #lastRoll: KeeperStatus['lastRoll']
   #stopping: Promise<number> | undefined
   #forced = false
+  /** Workers that ended a shutdown otherwise than drained: cut, killed, or exited before draining. */
+  #unclean = 0
+  readonly #replaced: Record<ReplaceReason, number> = { unresponsive: 0, memory: 0 }
+  #lastReplaced: Replacement | undefined
+  /** Sessions of exited workers with processes left, being ended. */
+  readonly #reaping = new Set<number>()
+  readonly #supervisor: Supervisor<Worker>
   /** Ends the shutdown delay early (a second signal). */
   #endDelay = (): void => {}
   readonly #gone: Array<() => void> = []
@@ -125,6 +164,21 @@ export class Keeper {
     this.#held = held
     this.#log = log
     this.#slots = Array.from({ length: options.workers }, (_, i) => ({ index: i + 1, current: undefined, crashes: 0, restart: undefined, starting: undefined }))
+    this.#supervisor = new Supervisor({ livenessTimeout: this.#livenessTimeout(), maxMemory: options.maxMemory }, {
+      serving: () => this.#slots.flatMap((s) => s.current !== undefined && s.current.state === 'ready' && s.current.replacing === undefined ? [s.current] : []),
+      unresponsive: (worker, silent) => this.#replace(worker, 'unresponsive',
+        `its event loop has not answered for ${(silent / 1000).toFixed(1)} s (liveness timeout ${this.#options.livenessTimeout} ms: a busy loop, a deadlock, or a stopped process)`),
+      overMemory: (worker, rss) => {
+        if (performance.now() < worker.holdUntil) return
+        this.#replace(worker, 'memory', `its resident memory ${mb(rss)} passed --max-memory ${mb(this.#options.maxMemory ?? 0)}`)
+      }
+    })
+  }
+
+  // A debugger paused at a breakpoint stops the event loop as a hang does: such workers are not watched.
+  #livenessTimeout (): number {
+    const inspected = [...this.#options.command, process.env.NODE_OPTIONS ?? ''].some((arg) => /--inspect(-brk|-wait)?\b/.test(arg))
+    return inspected ? Infinity : this.#options.livenessTimeout
   }
 
   get generation (): number { return this.#generation }
@@ -144,6 +198,10 @@ export class Keeper {
       throw err
     } finally {
       this.#starting = false
+    }
+    this.#supervisor.start()
+    if (this.#livenessTimeout() !== this.#options.livenessTimeout) {
+      this.#log.warn({}, 'liveness is off: the workers run with --inspect, and a debugger paused at a breakpoint would look like a hang')
     }
     this.#log.info({ ms: Math.round(performance.now() - started), workers: this.#pids().join(',') },
       `${this.#slots.length === 1 ? 'worker' : `${this.#slots.length} workers`} ready on ${this.#held.map((h) => h.label).join(', ')}`)
@@ -180,6 +238,7 @@ export class Keeper {
         next = await this.#startWorker(slot, generation)
       } catch (err) {
         const cause = err as ReloadError
+        if (this.#stopping !== undefined) throw new ReloadError('ERR_RELOAD_ABORTED', 'roll abandoned: the keeper is shutting down', { cause })
         const error = new ReloadError('ERR_RELOAD_ROLL_FAILED',
           `reload failed at worker ${slot.index} of ${this.#slots.length} (${cause.code ?? 'error'}): ${cause.message}. ` +
           `Worker ${slot.index}${slot.index < this.#slots.length ? ' and the ones after it' : ''} keep${slot.index < this.#slots.length ? '' : 's'} serving the previous code; fix it and reload again`,
@@ -198,7 +257,11 @@ export class Keeper {
       if (old !== undefined) {
         this.#retire(old)
         // Once the roll is said to be done, no new connection may reach old code.
-        await Promise.race([old.closed, new Promise<void>((resolve) => { later(CLOSE_WAIT, resolve) })])
+        const closed = await Promise.race([old.closed.then(() => true), new Promise<boolean>((resolve) => { later(CLOSE_WAIT, () => resolve(false)) })])
+        if (!closed && old.answersPing && this.#alive.has(old.pid)) {
+          this.#kill(old, `because it still accepted connections ${CLOSE_WAIT} ms after it was told to drain`)
+          await old.closed
+        }
       }
     }
     const result = { generation, pids, ms: Math.round(performance.now() - started) }
@@ -242,15 +305,23 @@ export class Keeper {
     // (a load balancer tries elsewhere) instead of waiting in a backlog nobody will accept from.
     for (const held of this.#held) held.close()
     // One being started is stopped by the abort above, and drains what it took.
-    for (const worker of this.#alive.values()) if (worker.state !== 'starting') this.#retire(worker)
+    for (const worker of this.#alive.values()) {
+      // A worker whose loop is stuck cannot drain: waiting for its drain timeout serves nobody.
+      if (worker.replacing === 'unresponsive') this.#kill(worker, 'unresponsive at shutdown')
+      else if (worker.state !== 'starting') this.#retire(worker)
+    }
+    this.#supervisor.stop()
     await this.#allGone()
-    return this.#forced ? 1 : 0
+    if (this.#unclean > 0) {
+      this.#log.error({ count: this.#unclean }, `${this.#unclean === 1 ? 'a worker' : `${this.#unclean} workers`} did not drain cleanly at shutdown (see above): exit code 1`)
+    }
+    return this.#forced || this.#unclean > 0 ? 1 : 0
   }
 
   #allGone (): Promise<void> {
-    if (this.#alive.size === 0) return Promise.resolve()
+    if (this.#alive.size === 0 && this.#reaping.size === 0) return Promise.resolve()
     return new Promise((resolve) => {
-      const check = (): void => { if (this.#alive.size === 0) resolve() }
+      const check = (): void => { if (this.#alive.size === 0 && this.#reaping.size === 0) resolve() }
       this.#gone.push(check)
     })
   }
@@ -260,6 +331,7 @@ export class Keeper {
     const workers = [...this.#alive.values()]
     const now = performance.now()
     const answers = await Promise.all(workers.map((w) => this.#ask(w)))
+    const liveness = this.#livenessTimeout()
     return {
       pid: process.pid,
       uptime: Math.round(now - this.#started),
@@ -274,11 +346,17 @@ export class Keeper {
           state: w.state,
           uptime: Math.round(now - w.started),
           requests: answer?.requests,
-          connections: answer?.connections
+          connections: answer?.connections,
+          rss: rssOf(w.pid),
+          replacing: w.replacing
         }
       }).sort((a, b) => a.slot - b.slot || a.generation - b.generation),
       rolling: this.#roll !== undefined,
       restarts: this.#restarts,
+      replaced: { ...this.#replaced },
+      lastReplaced: this.#lastReplaced,
+      liveness: Number.isFinite(liveness) ? liveness : null,
+      maxMemory: this.#options.maxMemory ?? null,
       lastRoll: this.#lastRoll
     }
   }
@@ -326,28 +404,71 @@ export class Keeper {
       cwd: this.#cwd,
       signal: this.#stop.signal,
       what: `worker ${slot.index} (generation ${generation})`,
+      // The keeper's log says what happens next: a roll or a restart.
+      advice: '',
       command: { file, args, env: this.#env(), stdin: 'ignore' },
+      onLine: (line) => { if (line === 'LIVENESS=1' && worker !== undefined) worker.answersPing = true },
       onSpawn: (pid, _attempt, process) => {
         let close = (): void => {}
         const closed = new Promise<void>((resolve) => { close = resolve })
-        worker = { slot: slot.index, generation, pid, process, link: undefined, state: 'starting', started: performance.now(), ready: undefined, retiring: false, answers: [], closed, close }
+        const w: Worker = {
+          ...{ slot: slot.index, generation, pid, process, link: undefined, state: 'starting', started: performance.now() },
+          ...{ ready: undefined, retiring: false, answers: [], closed, close },
+          ...{ answersPing: false, lastPong: 0, ping: () => {}, replacing: undefined, holdUntil: 0, drained: undefined, killed: undefined }
+        }
+        worker = w
         process.once('exit', close)
-        this.#alive.set(pid, worker)
-        process.once('exit', () => this.#exited(pid))
+        this.#alive.set(pid, w)
+        process.once('exit', () => {
+          // Before the worker counts as gone: the keeper's exit waits for what is left of its session too.
+          this.#endSession(w)
+          this.#exited(pid)
+        })
         this.#log.info({ worker: pid, generation }, `starting worker ${slot.index}`)
       }
     })
     const ready = worker as Worker
     ready.link = child.link
     ready.state = 'ready'
-    ready.ready = performance.now()
+    ready.ready = ready.lastPong = performance.now()
+    ready.ping = () => { if (ready.link !== undefined && !ready.link.destroyed) ready.link.write('PING\n', () => {}) }
     this.#watch(slot, ready)
     return ready
   }
 
   #exited (pid: number): void {
     this.#alive.delete(pid)
-    if (this.#alive.size === 0) for (const done of this.#gone.splice(0)) done()
+    this.#checkGone()
+  }
+
+  #checkGone (): void {
+    if (this.#alive.size === 0 && this.#reaping.size === 0) for (const done of this.#gone.splice(0)) done()
+  }
+
+  /**
+   * Ends what is left of an exited worker's session (the app's children and theirs): SIGTERM, then SIGKILL
+   * after a grace. A helper meant to outlive its worker starts a session of its own (`detached: true`).
+   */
+  #endSession (worker: Worker): void {
+    const sid = worker.pid
+    const left = sessionMembers(sid)
+    if (left.length === 0) return
+    this.#reaping.add(sid)
+    this.#log.warn({ worker: sid, pids: left.join(',') },
+      `worker ${worker.slot} (pid ${sid}) left ${left.length === 1 ? 'a process' : `${left.length} processes`} of its own: SIGTERM now, SIGKILL in ${SESSION_GRACE} ms`)
+    for (const pid of left) kill(pid, 'SIGTERM')
+    const deadline = performance.now() + SESSION_GRACE
+    const poll = (): void => {
+      const still = sessionMembers(sid)
+      if (still.length > 0 && performance.now() < deadline) { later(50, poll, { keepAlive: true }); return }
+      if (still.length > 0) {
+        this.#log.warn({ worker: sid, pids: still.join(',') }, `killing what is left of worker ${worker.slot}'s session (pid ${sid}) after ${SESSION_GRACE} ms`)
+        for (const pid of still) kill(pid, 'SIGKILL')
+      }
+      this.#reaping.delete(sid)
+      this.#checkGone()
+    }
+    later(50, poll, { keepAlive: true })
   }
 
   #watch (slot: Slot, worker: Worker): void {
@@ -359,9 +480,14 @@ export class Keeper {
       while ((end = buffer.indexOf('\n')) !== -1) {
         const line = buffer.slice(0, end)
         buffer = buffer.slice(end + 1)
-        if (line.startsWith('STATUS ')) worker.answers[0]?.(line)
+        if (line === 'PONG') worker.lastPong = performance.now()
+        else if (line.startsWith('STATUS ')) worker.answers[0]?.(line)
         else if (line === 'STOPPING=1') this.#stoppingOnItsOwn(slot, worker)
         else if (line === 'ACCEPTING=0') worker.close()
+        else if (line.startsWith('DRAINED ')) {
+          const m = /requests=(\d+) connections=(\d+)/.exec(line)
+          if (m !== null) worker.drained = { requests: Number(m[1]), connections: Number(m[2]) }
+        }
       }
     })
     link?.on('error', () => {})
@@ -369,7 +495,11 @@ export class Keeper {
       for (const answer of [...worker.answers]) answer(undefined)
       link?.destroy()
       if (worker.retiring) {
-        this.#log.info({ worker: worker.pid, code: signal ?? code }, `worker ${worker.slot} (generation ${worker.generation}) drained and exited`)
+        const end = ending(worker, code, signal)
+        if (this.#stopping !== undefined && !end.clean) this.#unclean++
+        const text = `worker ${worker.slot} (pid ${worker.pid}, generation ${worker.generation}) ${end.text}`
+        if (end.clean) this.#log.info({ worker: worker.pid, code: signal ?? code }, text)
+        else this.#log.warn({ worker: worker.pid, code: signal ?? code }, text)
         return
       }
       this.#crashed(slot, worker, code, signal)
@@ -392,6 +522,11 @@ export class Keeper {
   #crashed (slot: Slot, worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     if (slot.current !== worker || this.#stopping !== undefined) return
     slot.current = undefined
+    // Its replacement is already starting: it takes the slot once ready.
+    if (worker.replacing !== undefined) {
+      this.#log.warn({ worker: worker.pid }, `worker ${slot.index} (pid ${worker.pid}) exited with ${signal ?? `code ${code ?? '?'}`} while its replacement starts`)
+      return
+    }
     const lived = performance.now() - (worker.ready ?? worker.started)
     if (lived >= STABLE) slot.crashes = 0
     slot.crashes++
@@ -447,15 +582,88 @@ export class Keeper {
     if (worker.retiring && worker.state === 'draining') return
     worker.retiring = true
     worker.state = 'draining'
+    // Said on the link too: a worker whose app removed reload's SIGTERM listener still drains.
+    if (worker.answersPing && worker.link !== undefined && !worker.link.destroyed) worker.link.write('DRAIN\n', () => {})
     kill(worker.pid, 'SIGTERM')
     const killAfter = this.#options.drainTimeout + KILL_MARGIN
     later(killAfter, () => {
       if (this.#alive.has(worker.pid)) {
         this.#log.warn({ worker: worker.pid }, `worker ${worker.slot} (pid ${worker.pid}) still runs ${killAfter} ms after SIGTERM: killing it`)
-        kill(worker.pid, 'SIGKILL')
+        this.#kill(worker, `after the drain timeout (${killAfter} ms after SIGTERM)`)
       }
     })
   }
+
+  /** SIGKILL, for a worker that cannot drain; its exit is no crash, and its log line says `why`. */
+  #kill (worker: Worker, why: string): void {
+    worker.retiring = true
+    worker.state = 'draining'
+    worker.killed ??= why
+    kill(worker.pid, 'SIGKILL')
+  }
+
+  /**
+   * Replaces a worker that still runs, the rolling way: its replacement starts on the same sockets and is
+   * ready first, so there are never fewer ready workers than before. Then an unresponsive one is killed
+   * (it cannot drain) and one over its memory cap drains.
+   */
+  #replace (worker: Worker, reason: ReplaceReason, why: string): void {
+    const slot = this.#slots[worker.slot - 1] as Slot
+    if (worker.replacing !== undefined || worker.retiring || this.#stopping !== undefined || slot.current !== worker) return
+    worker.replacing = reason
+    this.#replaced[reason]++
+    this.#restarts++
+    const message = `worker ${slot.index} (pid ${worker.pid}) is ${reason === 'unresponsive' ? 'unresponsive' : 'over its memory cap'}: ${why}`
+    this.#lastReplaced = { reason, slot: slot.index, pid: worker.pid, message, at: Date.now() }
+    // A hang is an outage for what the worker holds; a memory recycle is what the operator asked for.
+    const level = reason === 'unresponsive' ? 'error' : 'warn'
+    this.#log[level]({ worker: worker.pid, reason }, `${message}; starting its replacement, then ${reason === 'unresponsive' ? 'killing it' : 'it drains'}`)
+    this.#supersede(slot)
+    const abort = new AbortController()
+    slot.starting = abort
+    this.#startWorker(slot, this.#generation).then((next) => {
+      if (slot.starting !== abort || this.#stopping !== undefined) {
+        this.#retire(next)
+        return
+      }
+      slot.starting = undefined
+      slot.current = next
+      this.#log.info({ worker: next.pid, generation: next.generation }, `worker ${slot.index} serves again; pid ${worker.pid} ${reason === 'unresponsive' ? 'is killed' : 'drains'}`)
+      if (!this.#alive.has(worker.pid)) return
+      if (reason === 'unresponsive') this.#kill(worker, 'as unresponsive')
+      else this.#retire(worker)
+    }, (err: ReloadError) => {
+      if (slot.starting !== abort || this.#stopping !== undefined) return
+      slot.starting = undefined
+      worker.replacing = undefined
+      this.#log.error({ code: err.code }, `worker ${slot.index}'s replacement did not start (${err.message})`)
+      if (slot.current !== worker) {
+        // It died meanwhile: an empty slot starts again the crash way, with its backoff.
+        slot.crashes++
+        this.#restart(slot, backoff(slot.crashes))
+      } else if (reason === 'unresponsive') {
+        // It serves nobody: killed as a crash, so the slot starts again with the backoff.
+        kill(worker.pid, 'SIGKILL')
+      } else {
+        worker.holdUntil = performance.now() + BACKOFF_CAP
+      }
+    })
+  }
+}
+
+/** How a worker that was told to stop ended, in the log's words, and whether that was a clean drain. */
+function ending (worker: Worker, code: number | null, signal: NodeJS.Signals | null): { text: string, clean: boolean } {
+  if (worker.killed !== undefined) return { text: `was killed ${worker.killed}`, clean: false }
+  const cut = worker.drained?.requests ?? 0
+  if (cut > 0) return { text: `cut ${cut} request${cut === 1 ? '' : 's'} at the drain timeout and exited`, clean: false }
+  if (worker.drained !== undefined) return code === 0 ? { text: 'drained and exited', clean: true } : { text: `drained and exited with code ${code ?? '?'}`, clean: false }
+  if (signal !== null || code !== 0) return { text: `exited with ${signal ?? `code ${code ?? '?'}`} before draining`, clean: false }
+  // An app on an older @reload/core says nothing of its drain: exit code 0 is its word.
+  return { text: 'exited with code 0', clean: true }
+}
+
+function mb (bytes: number): string {
+  return `${Math.round(bytes / 1024 / 1024)} MB`
 }
 
 /** 0 for the first exit, then 250 ms doubling up to 10 s. */

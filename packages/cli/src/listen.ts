@@ -1,7 +1,9 @@
 import { lookup } from 'node:dns/promises'
+import { statSync } from 'node:fs'
 import { isIP } from 'node:net'
+import { dirname } from 'node:path'
 import { bindSocket, encodeName, isStaleSocket, removeSocket, ReloadError, takeInheritance, type BoundSocket } from '@reload/core/keeper'
-import type { Address } from './args.js'
+import { MAX_SOCKET_PATH, type Address } from './args.js'
 
 /** A listening socket the keeper holds for its whole life, and the name its workers know it by. */
 export interface Held {
@@ -24,6 +26,31 @@ function listenError (address: string, err: NodeJS.ErrnoException): ReloadError 
       : err.code === 'EADDRNOTAVAIL'
         ? 'no network interface of this machine has that address'
         : 'check the address'
+  return new ReloadError('ERR_RELOAD_LISTEN', `cannot listen on ${address} (${err.code ?? err.message}): ${hint}`, { cause: err })
+}
+
+// libuv reports a unix socket's missing folder as EACCES too: the folder itself tells which it is.
+function unixError (path: string, err: NodeJS.ErrnoException): ReloadError {
+  const address = `unix:${path}`
+  const folder = dirname(path)
+  let hint: string | undefined
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+    hint = `the path is ${Buffer.byteLength(path)} bytes, over the ${MAX_SOCKET_PATH} a unix socket path can have: choose a shorter path`
+  } else if (err.code === 'EACCES' || err.code === 'ENOENT' || err.code === 'ENOTDIR') {
+    try {
+      hint = statSync(folder).isDirectory()
+        ? `this user may not create a socket in the folder ${folder}: choose a folder it can write to, or give it write access to that one`
+        : `${folder} is not a folder: choose another path`
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code
+      hint = code === 'ENOENT' || code === 'ENOTDIR'
+        ? `the folder ${folder} does not exist: create it first`
+        : `this user may not reach the folder ${folder} (${code ?? 'error'}): choose a folder it can write to`
+    }
+  } else if (err.code === 'EADDRINUSE') {
+    hint = 'something is already at that path (a socket another process listens on, or a file): stop that process, or choose another path'
+  }
+  if (hint === undefined) return listenError(address, err)
   return new ReloadError('ERR_RELOAD_LISTEN', `cannot listen on ${address} (${err.code ?? err.message}): ${hint}`, { cause: err })
 }
 
@@ -71,13 +98,14 @@ async function bindTcp (address: Extract<Address, { kind: 'tcp' }>): Promise<Hel
 }
 
 async function bindUnix (path: string): Promise<Held> {
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) throw unixError(path, Object.assign(new Error('ENAMETOOLONG'), { code: 'ENAMETOOLONG' }))
   if (await isStale(path)) removeSocket(path)
   try {
     const socket = bindSocket(path, -1, -1)
     const name = encodeName({ kind: 'unix', path })
     return { fd: socket.fd, name, label: `unix:${path}`, close: once(socket.close) }
   } catch (err) {
-    throw listenError(`unix:${path}`, err as NodeJS.ErrnoException)
+    throw unixError(path, err as NodeJS.ErrnoException)
   }
 }
 

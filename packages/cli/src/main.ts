@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkInternals, ReloadError, removePidFile, removeSocket, stderrLogger, writePidFile, type Logger } from '@reload/core/keeper'
 import { parseArgs, usage, type RunOptions } from './args.js'
 import { dev } from './dev.js'
-import { ask, controlDir, findKeeper, serveControl } from './control.js'
+import { ask, findKeeper, makeControlDir, serveControl } from './control.js'
 import { Keeper, type KeeperStatus } from './keeper.js'
 import { holdListeners, type Held } from './listen.js'
 import { notify } from './notify.js'
@@ -34,9 +34,20 @@ function version (): string {
   return pkg.version
 }
 
+// How long `reload reload --wait` gives the keeper to acknowledge: it answers at once unless stopped.
+const ACCEPT_WITHIN = 10_000
+
+// What a first start that failed says: the keeper exits, so there is nothing to reload.
+function firstStartFailed (err: Error): string {
+  return `the first workers did not start: ${err.message.replace(/[;,.]? *fix it and reload again\.?$/, '')}; fix it and start again`
+}
+
 async function run (options: RunOptions): Promise<number | undefined> {
-  checkInternals()
   const log: Logger = stderrLogger
+  // Installed first: Node opens its inspector on SIGUSR1 unless a listener takes the signal, and the
+  // default action of SIGALRM ends the process.
+  for (const signal of ['SIGUSR1', 'SIGALRM'] as const) process.on(signal, () => log.warn({}, `${signal} ignored: it means nothing to the keeper (SIGHUP or SIGUSR2 reloads, SIGTERM or SIGQUIT stops)`))
+  checkInternals()
   // A terminal that hung up fails every write to it; the keeper must outlive its terminal.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
   const { held, warnings } = await holdListeners(options.listen)
@@ -46,38 +57,67 @@ async function run (options: RunOptions): Promise<number | undefined> {
   }
   const wrapper = wrapperOf(options.command)
   if (wrapper !== undefined) log.warn({ command: options.command.join(' ') }, wrapper)
+  let control: string
+  // A fresh folder of its own, removed at exit.
+  let controlDir: string | undefined
+  if (options.control !== undefined) {
+    control = options.control
+  } else {
+    let made
+    try {
+      made = makeControlDir()
+    } catch (err) {
+      for (const h of held) h.close()
+      throw err
+    }
+    for (const warning of made.warnings) log.warn({}, `control folder: ${warning}`)
+    control = join(made.dir, `${process.pid}.sock`)
+    if (made.temporary) controlDir = made.dir
+  }
   const keeper = new Keeper(options, held, log)
-  const controlPath = options.control ?? join(controlDir(true), `${process.pid}.sock`)
   let ready = false
+  // A pid file this keeper did not write is another keeper's, or a stale one: never removed here.
+  let pidFile: string | undefined
   const finish = (code: number): void => {
-    cleanup(held, controlPath, options.pidFile)
+    cleanup(held, control, controlDir, pidFile)
     log.info({ code }, 'keeper exits')
     process.exit(code)
   }
   const onStop = (signal: NodeJS.Signals): void => { keeper.shutdown(signal).then(finish, () => finish(1)) }
-  process.on('SIGTERM', onStop)
-  process.on('SIGINT', onStop)
-  process.on('SIGHUP', () => {
-    if (!ready) { log.warn({}, 'SIGHUP ignored: the workers are still starting'); return }
-    log.info({}, 'SIGHUP received')
-    keeper.reload().catch((err: ReloadError) => { if (err.code !== 'ERR_RELOAD_ROLL_FAILED') log.warn({ code: err.code }, `SIGHUP ignored: ${err.message}`) })
-  })
-  const control = await serveControl(keeper, controlPath)
-  control.on('error', (err) => log.warn({}, `control socket: ${err.message}`))
+  // SIGQUIT as nginx and unicorn mean it, and as images with STOPSIGNAL SIGQUIT send it: a graceful stop.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) process.on(signal, onStop)
+  // SIGUSR2 as nodemon and unicorn mean it: a reload.
+  const onReload = (signal: NodeJS.Signals): void => {
+    if (!ready) { log.warn({}, `${signal} ignored: the workers are still starting`); return }
+    log.info({}, `${signal} received`)
+    keeper.reload().catch((err: ReloadError) => { if (err.code !== 'ERR_RELOAD_ROLL_FAILED') log.warn({ code: err.code }, `${signal} ignored: ${err.message}`) })
+  }
+  for (const signal of ['SIGHUP', 'SIGUSR2'] as const) process.on(signal, onReload)
+  let server
+  try {
+    server = await serveControl(keeper, control, log)
+  } catch (err) {
+    cleanup(held, control, controlDir, undefined)
+    throw err
+  }
+  server.on('error', (err) => log.warn({}, `control socket: ${err.message}`))
   if (options.pidFile !== undefined) {
     try {
-      writePidFile(options.pidFile)
+      // However it is launched (`reload run`, `node …/reload.js run`), a keeper's command line names reload.
+      writePidFile(options.pidFile, process.pid, { unlessHeldBy: /reload/ })
     } catch (err) {
-      cleanup(held, controlPath, undefined)
-      throw new ReloadError('ERR_RELOAD_PID_FILE', `could not write the pid file ${options.pidFile} (${(err as Error).message}); make its folder writable by this user, or change --pid-file`)
+      cleanup(held, control, controlDir, undefined)
+      if (err instanceof ReloadError) throw err
+      throw new ReloadError('ERR_RELOAD_PID_FILE', `could not write the pid file ${options.pidFile} (${(err as Error).message}); make its folder writable by this user, or change --pid-file`, { cause: err })
     }
+    pidFile = options.pidFile
   }
-  log.info({ listening: held.map((h) => h.label).join(','), count: options.workers, control: controlPath }, `keeper pid ${process.pid} starting ${options.command.join(' ')}`)
+  log.info({ listening: held.map((h) => h.label).join(','), count: options.workers, control }, `keeper pid ${process.pid} starting ${options.command.join(' ')}`)
   try {
     await keeper.start()
   } catch (err) {
     if (keeper.isStopping) return undefined
-    log.error({ code: (err as ReloadError).code }, `the first workers did not start: ${(err as Error).message}`)
+    log.error({ code: (err as ReloadError).code }, firstStartFailed(err as Error))
     keeper.shutdown('start failure').then(() => finish(1), () => finish(1))
     return undefined
   }
@@ -105,9 +145,10 @@ export function wrapperOf (command: string[]): string | undefined {
   return `${name} starts the server as its own child and does not pass the listening sockets on, so the workers cannot start: ${fix}`
 }
 
-function cleanup (held: Held[], controlPath: string, pidFile: string | undefined): void {
+function cleanup (held: Held[], controlPath: string, controlDir: string | undefined, pidFile: string | undefined): void {
   for (const h of held) h.close()
   removeSocket(controlPath)
+  if (controlDir !== undefined) try { rmdirSync(controlDir) } catch {}
   if (pidFile !== undefined) removePidFile(pidFile)
 }
 
@@ -119,7 +160,7 @@ function seconds (ms: number): string {
 }
 
 async function status (path: string, json: boolean): Promise<number> {
-  const reply = await ask(path, { command: 'status' }, 5000)
+  const reply = await ask(path, { command: 'status' }, { timeout: 5000 })
   const s = reply.status as KeeperStatus
   if (json) {
     process.stdout.write(`${JSON.stringify(s, null, 2)}\n`)
@@ -128,15 +169,20 @@ async function status (path: string, json: boolean): Promise<number> {
   const lines = [`keeper pid ${s.pid}, up ${seconds(s.uptime)}, generation ${s.generation}${s.rolling ? ' (rolling)' : ''}, ${s.restarts} restarts, listening on ${s.listening.join(', ')}`]
   for (const w of s.workers) {
     const load = w.requests === undefined ? '' : `, ${w.requests} requests in flight, ${w.connections ?? 0} connections`
-    lines.push(`  worker ${w.slot}: pid ${w.pid}, generation ${w.generation}, ${w.state}, up ${seconds(w.uptime)}${load}`)
+    const memory = w.rss === undefined ? '' : `, ${Math.round(w.rss / 1024 / 1024)} MB resident`
+    const replacing = w.replacing === undefined ? '' : ` (being replaced: ${w.replacing === 'memory' ? 'over its memory cap' : 'unresponsive'})`
+    lines.push(`  worker ${w.slot}: pid ${w.pid}, generation ${w.generation}, ${w.state}${replacing}, up ${seconds(w.uptime)}${load}${memory}`)
   }
+  const watching = `liveness ${s.liveness === null ? 'off' : `${s.liveness} ms`}, memory cap ${s.maxMemory === null ? 'off' : `${Math.round(s.maxMemory / 1024 / 1024)} MB`}`
+  lines.push(`  supervision: ${watching}; replaced ${s.replaced.unresponsive} unresponsive, ${s.replaced.memory} over memory`)
+  if (s.lastReplaced !== undefined) lines.push(`  last replaced: ${s.lastReplaced.message}`)
   if (s.lastRoll !== undefined) lines.push(`  last reload: ${s.lastRoll.ok ? 'done' : 'FAILED'}: ${s.lastRoll.message}`)
   process.stdout.write(`${lines.join('\n')}\n`)
   return 0
 }
 
 async function reload (path: string, wait: boolean, timeout: number): Promise<number> {
-  const reply = await ask(path, { command: 'reload', wait }, timeout)
+  const reply = await ask(path, { command: 'reload', wait }, wait ? { timeout, accept: Math.min(ACCEPT_WITHIN, timeout) } : { timeout })
   if (reply.ok !== true) {
     process.stderr.write(`reload: ${String(reply.message)} (${String(reply.code)})\n`)
     return 1

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { backoff, parseAddress, parseArgs, parseTime } from '../src/index.js'
+import { parseSize, usage } from '../src/args.js'
 
 function usageError (argv: string[]): string {
   try {
@@ -51,6 +52,67 @@ describe('reload command line', () => {
     expect(parseArgs(['status', '--json', '--pid', '123'])).toMatchObject({ name: 'status', json: true, target: { pid: 123 } })
     expect(parseArgs(['reload', '--wait', '--timeout', '30s'])).toMatchObject({ name: 'reload', wait: true, timeout: 30_000 })
     expect(usageError(['status', '--pid', 'abc'])).toMatch(/--pid should be a process id/)
+  })
+
+  it('reads --liveness-timeout: 10 s for run, off for dev, off as a value, nothing under 100 ms', () => {
+    expect(parseArgs(['run', '--listen', '3000', '--', 'node'])).toMatchObject({ options: { livenessTimeout: 10_000, maxMemory: undefined } })
+    expect(parseArgs(['dev', '--listen', '3000', '--', 'node'])).toMatchObject({ options: { livenessTimeout: Infinity } })
+    expect(parseArgs(['run', '--liveness-timeout', '3s', '--', 'node'])).toMatchObject({ options: { livenessTimeout: 3000 } })
+    expect(parseArgs(['run', '--liveness-timeout=off', '--', 'node'])).toMatchObject({ options: { livenessTimeout: Infinity } })
+    expect(parseArgs(['dev', '--liveness-timeout', '30s', '--', 'node'])).toMatchObject({ options: { livenessTimeout: 30_000 } })
+    expect(parseArgs(['run', '--liveness-timeout', '100ms', '--', 'node'])).toMatchObject({ options: { livenessTimeout: 100 } })
+    expect(usageError(['run', '--liveness-timeout', '0', '--', 'node'])).toMatch(/--liveness-timeout 0 would replace every worker at once: to turn the check off, say --liveness-timeout off/)
+    expect(usageError(['run', '--liveness-timeout', '99', '--', 'node'])).toMatch(/--liveness-timeout should be at least 100 ms, instead got '99'/)
+    expect(usageError(['run', '--liveness-timeout', 'soon', '--', 'node'])).toMatch(/--liveness-timeout should be a time such as/)
+    expect(usageError(['status', '--liveness-timeout', '1s'])).toMatch(/reload status has no option --liveness-timeout/)
+  })
+
+  it('reads --max-memory in bytes, K, M or G (1024-based, any case, with B or iB), or off; nothing under 16M', () => {
+    expect(parseSize('--m', '16777216')).toBe(16 * 1024 ** 2)
+    expect(parseSize('--m', '512M')).toBe(512 * 1024 ** 2)
+    expect(parseSize('--m', '512mb')).toBe(512 * 1024 ** 2)
+    expect(parseSize('--m', '512MiB')).toBe(512 * 1024 ** 2)
+    expect(parseSize('--m', '65536k')).toBe(64 * 1024 ** 2)
+    expect(parseSize('--m', '65536KiB')).toBe(64 * 1024 ** 2)
+    expect(parseSize('--m', '1.5G')).toBe(1.5 * 1024 ** 3)
+    expect(parseSize('--m', '2gb')).toBe(2 * 1024 ** 3)
+    expect(parseSize('--m', 'off')).toBeUndefined()
+    expect(parseArgs(['run', '--max-memory', '256M', '--', 'node'])).toMatchObject({ options: { maxMemory: 256 * 1024 ** 2 } })
+    expect(parseArgs(['dev', '--max-memory=1G', '--', 'node'])).toMatchObject({ options: { maxMemory: 1024 ** 3 } })
+    expect(usageError(['run', '--max-memory', '15M', '--', 'node'])).toMatch(/--max-memory 15M is under 16M, less than a Node worker needs to start; give more, or off/)
+    expect(usageError(['run', '--max-memory', '1000', '--', 'node'])).toMatch(/is under 16M/)
+    expect(usageError(['run', '--max-memory', '512T', '--', 'node'])).toMatch(/--max-memory should be a size such as 536870912, 512M or 2G, or off, instead got '512T'/)
+    expect(usageError(['run', '--max-memory', '-1M', '--', 'node'])).toMatch(/should be a size/)
+    expect(usageError(['run', '--max-memory'])).toMatch(/--max-memory needs a value/)
+    expect(usage).toMatch(/--max-memory SIZE .*\n/)
+    expect(usage).toMatch(/--liveness-timeout TIME .*default 10s; off/)
+    expect(usage).toMatch(/K, M or G\s+\(1024-based/)
+  })
+
+  it('refuses an address given twice, naming it; two port 0 are two ports', () => {
+    expect(usageError(['run', '--listen', '18080', '--listen', '18080', '--', 'node'])).toMatch(/--listen 18080 is given twice: give each address once/)
+    expect(usageError(['run', '--listen', '127.0.0.1:80', '--listen=127.0.0.1:80', '--', 'node'])).toMatch(/--listen 127\.0\.0\.1:80 is given twice/)
+    expect(usageError(['run', '--listen', '[::1]:80', '--listen', '[::1]:80', '--', 'node'])).toMatch(/--listen \[::1\]:80 is given twice/)
+    expect(usageError(['run', '--listen', 'unix:/run/a.sock', '--listen', 'unix:/run/b/../a.sock', '--', 'node'])).toMatch(/--listen unix:\/run\/a\.sock is given twice/)
+    expect(parseArgs(['run', '--listen', '127.0.0.1:0', '--listen', '127.0.0.1:0', '--', 'node'])).toMatchObject({ options: { listen: [{ port: 0 }, { port: 0 }] } })
+    expect(parseArgs(['run', '--listen', '127.0.0.1:80', '--listen', '127.0.0.2:80', '--listen', '80', '--', 'node'])).toMatchObject({ options: { listen: { length: 3 } } })
+  })
+
+  it('refuses a unix socket path over 107 bytes, measured once resolved', () => {
+    const longest = `/${'a'.repeat(106)}`
+    expect(parseAddress(`unix:${longest}`)).toEqual({ kind: 'unix', path: longest })
+    expect(usageError(['run', '--listen', `unix:${longest}b`, '--', 'node'])).toMatch(/the socket path \/a+b is 108 bytes, over the 107 a unix socket path can have; choose a shorter path/)
+    // Bytes, not characters.
+    expect(usageError(['run', '--listen', `unix:/${'é'.repeat(54)}`, '--', 'node'])).toMatch(/is 109 bytes/)
+    const relative = 'r'.repeat(108 - process.cwd().length - 1)
+    expect(usageError(['run', '--listen', `unix:${relative}`, '--', 'node'])).toMatch(new RegExp(`the socket path ${process.cwd()}/r+ is 108 bytes`))
+    expect(usageError(['status', '--control', `/${'c'.repeat(107)}`])).toMatch(/--control \/c+: the socket path \/c+ is 108 bytes/)
+  })
+
+  it('gives reload reload a 10 s timeout without --wait, none for the result with it', () => {
+    expect(parseArgs(['reload'])).toMatchObject({ name: 'reload', wait: false, timeout: 10_000 })
+    expect(parseArgs(['reload', '--timeout', '2s'])).toMatchObject({ wait: false, timeout: 2000 })
+    expect(parseArgs(['reload', '--wait'])).toMatchObject({ wait: true, timeout: Infinity })
   })
 
   it('backs off 0, 250 ms, doubling, capped at 10 s', () => {

@@ -28,6 +28,10 @@ export interface SpawnOptions {
   command?: { file: string, args: string[], env: NodeJS.ProcessEnv, stdin: 'inherit' | 'ignore' }
   /** Names the new process in messages: `new generation` unless given. */
   what?: string
+  /** What the messages of a failed start advise: `fix it and reload again` unless given ('' for none). */
+  advice?: string
+  /** Told every line the child says before it is ready other than `READY=1` and `ERROR=` (what it supports). */
+  onLine?: (line: string) => void
 }
 
 /** A new generation that said it is ready, and the link its parent keeps to it until the parent exits. */
@@ -50,11 +54,20 @@ function stop (child: ChildProcess, killAfter: number): void {
   later(killAfter, () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
 }
 
+// What the kernel's refusal means for the operator: a limit to raise, or a path to fix.
+const spawnHints: Record<string, string> = {
+  EMFILE: 'this process is out of file descriptors: raise its limit (ulimit -n, systemd LimitNOFILE=) or find what holds them',
+  ENFILE: 'the system is out of file descriptors (fs.file-max): find what holds them',
+  EAGAIN: 'the process limit is reached (ulimit -u, a cgroup pids.max, systemd TasksMax=): raise it',
+  ENOMEM: 'the system is out of memory: free some, or lower what the processes use'
+}
+
 function spawnFailed (err: unknown, file: string): ReloadError {
   const message = err instanceof Error ? err.message : String(err)
-  return new ReloadError('ERR_RELOAD_SPAWN_FAILED',
-    `could not start the new generation (${message}); check that /bin/sh and ${file} exist and the working directory is there`,
-    { cause: err })
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  const hint = (code === undefined ? undefined : spawnHints[code]) ??
+    `check that /bin/sh and ${file} exist and the working directory is there`
+  return new ReloadError('ERR_RELOAD_SPAWN_FAILED', `could not start the new generation (${message}); ${hint}`, { cause: err })
 }
 
 /**
@@ -105,9 +118,18 @@ function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
   } catch (err) {
     return Promise.reject(spawnFailed(err, command.file))
   }
-  if (child.pid !== undefined) options.onSpawn?.(child.pid, attempt, child)
+  // Out of fds or processes (EMFILE, ENFILE, EAGAIN), Node returns a child with no pid and no stdio and
+  // reports why on the next tick: nothing of it may be touched before that.
+  if (child.pid === undefined) {
+    return new Promise((resolve, reject) => {
+      child.once('error', (err) => { reject(spawnFailed(err, command.file)) })
+    })
+  }
+  options.onSpawn?.(child.pid, attempt, child)
   const pipe = child.stdio[readyFd] as Socket | null | undefined
   const what = options.what ?? 'new generation'
+  const advice = options.advice ?? 'fix it and reload again'
+  const advise = (text: string): string => advice === '' ? text : `${text}, ${advice}`
   return new Promise((resolve, reject) => {
     let buffer = ''
     const finish = (err?: Error): void => {
@@ -134,15 +156,16 @@ function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
         if (line === 'READY=1') { finish(); return }
         if (line.startsWith('ERROR=')) {
           finish(new ReloadError('ERR_RELOAD_CHILD_FAILED',
-            `${what} (pid ${child.pid}) failed before it was ready: ${line.slice(6)}; fix it and reload again`))
+            `${what} (pid ${child.pid}) failed before it was ready: ${line.slice(6)}${advice === '' ? '' : `; ${advice}`}`))
           return
         }
+        options.onLine?.(line)
       }
     }
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
       const error = new ReloadError('ERR_RELOAD_CHILD_EXITED',
         `${what} (pid ${child.pid}) exited with ${signal ?? `code ${code}`} before it was ready; ` +
-        'see its output above, fix it and reload again')
+        advise('see its output above'))
       finish(signal === 'SIGHUP' ? new HangupBeforeStart(error) : error)
     }
     const onError = (err: Error): void => { finish(spawnFailed(err, command.file)) }

@@ -47,8 +47,19 @@ export class ParentLink {
   /** Resolves once the parent has exited (at once when there is none). */
   waitForExit (): Promise<void> { return this.#exited }
 
-  /** Tells the parent this generation is ready; the link stays open. */
-  async ready (): Promise<void> { await this.#write('READY=1', false) }
+  /**
+   * Tells the parent this generation is ready; the link stays open. `LIVENESS=1` first says this worker
+   * answers a keeper's `PING` with `PONG` from its event loop (a generation's parent ignores it).
+   */
+  async ready (): Promise<void> {
+    await this.#write('LIVENESS=1', false)
+    await this.#write('READY=1', false)
+  }
+
+  /** Tells a keeper how the drain ended, just before exit: what was cut at the drain timeout, if anything. */
+  async drained (cut: { requests: number, connections: number }): Promise<void> {
+    await this.#write(`DRAINED requests=${cut.requests} connections=${cut.connections}`, false)
+  }
 
   /** Tells a parent that still drains that this generation stops on purpose: no reason to take its sockets back. */
   async stopping (): Promise<void> { await this.#write('STOPPING=1', false) }

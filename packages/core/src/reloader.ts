@@ -15,6 +15,7 @@ import { Servers } from './servers.js'
 import { shutdown } from './shutdown.js'
 import { foreignListeners, installSignals } from './signals.js'
 import { Upgrader, type ChildDeath, type ReloadState, type UpgradeResult } from './upgrader.js'
+import { delay } from './timers.js'
 import { WayBack } from './wayback.js'
 
 export type { ReloadState, UpgradeResult } from './upgrader.js'
@@ -96,9 +97,14 @@ export class Reloader extends EventEmitter<ReloadEvents> {
         }
       }, this.#fatal)
     }
-    parent.answer = (question) => question === 'STATUS'
-      ? `STATUS requests=${this.requests} connections=${this.connections} state=${this.state}`
-      : undefined
+    parent.answer = (question) => {
+      if (question === 'STATUS') return `STATUS requests=${this.requests} connections=${this.connections} state=${this.state}`
+      // Answered from the event loop on purpose: a loop that is stuck (or a stopped process) says nothing.
+      if (question === 'PING') return 'PONG'
+      // The keeper's own word to drain: it holds even when the app removed reload's SIGTERM listener.
+      if (question === 'DRAIN' && this.keeper !== undefined && this.#started && !this.isDraining) this.#retire('shutdown').catch(this.#fatal)
+      return undefined
+    }
     this.#upgrader = new Upgrader(parent, {
       generation: this.generation,
       readyTimeout: () => this.#options.readyTimeout,
@@ -461,6 +467,8 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     if (!this.#options.exit) for (const uninstall of this.#uninstall.splice(0)) uninstall()
     this.emit('exit', { code, cut })
     this.#log.info({ code }, 'exiting')
+    // The keeper names how each worker ended (drained, or cut N) and exits non-zero for a cut shutdown.
+    if (this.keeper !== undefined) await Promise.race([this.#upgrader.parent.drained(cut), delay(200)])
     // With exit: true the kernel closes the link when this process is really gone, so the next generation
     // never starts a third one while this one still runs its exit handlers.
     if (this.#options.exit) process.exit(code)
