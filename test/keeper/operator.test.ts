@@ -6,7 +6,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, get, isAlive, Load, requires, startProcess, tempDir, until } from '@reload/test-helpers'
+import { closeAll, get, isAlive, Load, requires, startProcess, tempDir, until, which } from '@reload/test-helpers'
 import { cli, plainApp, reloadBin, startKeeper, workers } from './helpers.js'
 
 afterEach(closeAll)
@@ -14,9 +14,14 @@ afterEach(closeAll)
 const NOBODY = 65534
 
 /** `reload <args>` as another user (the test runs as root). */
-function cliAs (uid: number, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null, stderr: string }> {
+/**
+ * Runs `reload <args>` as root without the capability to override file permissions, so a folder's mode
+ * binds it as it binds any user; the checkout itself may be private to root (a CI clone in a 700 folder).
+ */
+function cliWithoutDacOverride (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null, stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [reloadBin, ...args], { uid, gid: uid, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+    const caps = '-dac_override,-dac_read_search'
+    const child = spawn(which('setpriv') as string, [`--bounding-set=${caps}`, `--inh-caps=${caps}`, '--', process.execPath, reloadBin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
     const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
@@ -271,10 +276,9 @@ describe('reload run: listen errors', () => {
     expect(twice.code).toBe(2)
     expect(twice.stderr).toMatch(/--listen 18080 is given twice: give each address once/)
     await requires(ctx, 'root')
-    chmodSync(dir, 0o755)
     const locked = join(dir, 'locked')
-    mkdirSync(locked, { mode: 0o755 })
-    const denied = await cliAs(NOBODY, ['run', '--listen', `unix:${locked}/app.sock`, '--', process.execPath, plainApp], { TMPDIR: dir })
+    mkdirSync(locked, { mode: 0o555 })
+    const denied = await cliWithoutDacOverride(['run', '--listen', `unix:${locked}/app.sock`, '--', process.execPath, plainApp], { TMPDIR: dir })
     expect(denied.code).toBe(1)
     expect(denied.stderr).toMatch(new RegExp(`cannot listen on unix:${locked}/app\\.sock \\(EACCES\\): this user may not create a socket in the folder ${locked}: .*\\(ERR_RELOAD_LISTEN\\)`))
     expect(denied.stderr).not.toMatch(/ports below 1024/)

@@ -16,6 +16,8 @@ export interface RunOptions {
   livenessTimeout: number
   /** Resident memory, in bytes, past which a worker is rolled over (undefined: no limit). */
   maxMemory: number | undefined
+  /** Where the keeper serves Prometheus metrics (GET /metrics), never on the app's sockets. */
+  metrics: Extract<Address, { kind: 'tcp' }> | undefined
   /** Preload @reload/core/register into Node workers (an app with no reload code). */
   preload: boolean
   command: string[]
@@ -27,14 +29,14 @@ export interface Target { control: string | undefined, pid: number | undefined, 
 export type Command =
   | { name: 'run', options: RunOptions }
   | { name: 'dev', options: RunOptions & { watch: string[], ignore: string[] } }
-  | { name: 'status', target: Target, json: boolean }
+  | { name: 'status', target: Target, json: boolean, watch: boolean, interval: number }
   | { name: 'reload', target: Target, wait: boolean, timeout: number }
   | { name: 'help' }
   | { name: 'version' }
 
 export const usage = `Usage:
   reload run [options] -- <command> [args...]   run <command> as workers of a keeper that holds the sockets
-  reload status [--json] [target]                show the keeper's workers
+  reload status [--json] [--watch] [target]      show the keeper's workers (--watch: refresh every second)
   reload reload [--wait] [target]                roll the workers over to new code (SIGHUP to the keeper)
   reload dev [options] -- <command> [args...]   run <command>, and hand over to the new code at every save
 
@@ -47,6 +49,7 @@ reload run options:
   --shutdown-delay TIME    on SIGTERM, keep serving this long before draining (default 0)
   --liveness-timeout TIME  replace a worker whose event loop has not answered for this long (default 10s; off)
   --max-memory SIZE        roll a worker over once its resident memory passes SIZE (default off)
+  --metrics ADDR           serve Prometheus metrics at http://ADDR/metrics (PORT or HOST:PORT; default off)
   --control PATH           the control socket (default: PID.sock in $XDG_RUNTIME_DIR/reload, else in
                            $TMPDIR/reload-UID, else in a new private $TMPDIR/reload-UID-XXXXXX)
   --no-preload             do not preload @reload/core/register into Node workers
@@ -162,6 +165,13 @@ function pid (text: string | undefined): number {
   return Number(text)
 }
 
+/** `--metrics`: a TCP address of the keeper's own (`9100`, `127.0.0.1:9100`, `[::1]:9100`). */
+function metricsAddress (text: string): Extract<Address, { kind: 'tcp' }> {
+  const address = parseAddress(text)
+  if (address.kind !== 'tcp') fail(`--metrics ${text}: give a TCP address (PORT or HOST:PORT); Prometheus scrapes over HTTP`)
+  return address
+}
+
 /**
  * Reads the command line. Options come before the command; `--` ends them (without it, the first word
  * that is not an option starts the command).
@@ -184,6 +194,7 @@ export function parseArgs (argv: string[]): Command {
     // synchronous start-up step is far shorter.
     livenessTimeout: 10_000,
     maxMemory: undefined,
+    metrics: undefined,
     preload: true,
     command: []
   }
@@ -196,12 +207,14 @@ export function parseArgs (argv: string[]): Command {
   const ignore: string[] = []
   const target: Target = { control: undefined, pid: undefined, pidFile: undefined }
   let json = false
+  let statusWatch = false
+  let interval = 1000
   let wait = false
   let timeout: number | undefined
   const allowed: Record<typeof name, string[]> = {
     dev: ['--listen', '--ready-timeout', '--drain-timeout', '--liveness-timeout', '--max-memory', '--no-preload', '--watch', '--ignore'],
-    run: ['--listen', '--workers', '--pid-file', '--ready-timeout', '--drain-timeout', '--shutdown-delay', '--liveness-timeout', '--max-memory', '--control', '--no-preload'],
-    status: ['--json', '--control', '--pid', '--pid-file'],
+    run: ['--listen', '--workers', '--pid-file', '--ready-timeout', '--drain-timeout', '--shutdown-delay', '--liveness-timeout', '--max-memory', '--metrics', '--control', '--no-preload'],
+    status: ['--json', '--watch', '--interval', '--control', '--pid', '--pid-file'],
     reload: ['--wait', '--timeout', '--control', '--pid', '--pid-file']
   }
   for (let i = 0; i < rest.length; i++) {
@@ -237,14 +250,20 @@ export function parseArgs (argv: string[]): Command {
       }
       case '--no-preload': options.preload = false; break
       case '--json': json = true; break
+      case '--watch': if (name === 'status') { statusWatch = true } else { watch.push(resolve(value())) } break
+      case '--interval': interval = parseTime(flag, value()); break
+      case '--metrics': options.metrics = metricsAddress(value()); break
       case '--wait': wait = true; break
       case '--timeout': timeout = parseTime(flag, value()); break
       case '--pid': target.pid = pid(value()); break
-      case '--watch': watch.push(resolve(value())); break
       case '--ignore': ignore.push(value()); break
     }
   }
-  if (name === 'status') return { name, target, json }
+  if (name === 'status') {
+    if (interval < 100) fail('--interval should be at least 100ms')
+    if (json && statusWatch) fail('--json and --watch do not go together: --json is for programs, --watch for people')
+    return { name, target, json, watch: statusWatch, interval }
+  }
   // Without --wait the answer is immediate: a keeper that gives none is stopped or swamped.
   if (name === 'reload') return { name, target, wait, timeout: timeout ?? (wait ? Infinity : 10_000) }
   duplicates(options.listen)

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
+import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { realpathSync } from 'node:fs'
@@ -9,13 +10,32 @@ import { later, ReloadError, spawnWorker, startCwd, type Later, type Logger } fr
 import type { RunOptions } from './args.js'
 import { notify } from './notify.js'
 import type { Held } from './listen.js'
-import { rssOf, sessionMembers, Supervisor } from './supervise.js'
+import { cpuSecondsOf, rssOf, sessionMembers, Supervisor } from './supervise.js'
 
 /** Where a worker is: starting until it says ready, ready while it serves, draining once told to stop. */
 export type WorkerState = 'starting' | 'ready' | 'draining'
 
 /** Why the keeper replaced a worker that still ran. */
 export type ReplaceReason = 'unresponsive' | 'memory'
+
+/** Why a slot's worker was started again outside a roll: it exited (crash), stopped on its own, or was replaced. */
+export type RestartReason = 'crash' | 'stopped' | ReplaceReason
+
+/** A slot's last restart: why, in words (an exit code or signal, a silence, a size), and when (epoch ms). */
+export interface Restart { reason: RestartReason, detail: string, at: number }
+
+/** How a worker that was told to stop ended. */
+export type DrainEnd = 'drained' | 'cut' | 'killed' | 'exited'
+
+/** A finished roll, as `reload status` lists the last ones. */
+export interface RollRecord { ok: boolean, generation: number, ms: number, message: string, code: string | undefined, at: number }
+
+/** What the keeper tells its observers (the metrics), as it happens. */
+export interface KeeperEvents {
+  roll: [RollRecord]
+  restart: [{ slot: number, reason: RestartReason }]
+  drained: [{ slot: number, pid: number, ms: number, end: DrainEnd, cut: number }]
+}
 
 interface Worker {
   slot: number
@@ -45,6 +65,10 @@ interface Worker {
   drained: { requests: number, connections: number } | undefined
   /** Why the keeper SIGKILLed it. */
   killed: string | undefined
+  /** When it was told to stop (performance.now()). */
+  retired: number | undefined
+  /** CPU seconds at the last look, and when: the percentage is taken between two looks. */
+  cpu: { seconds: number, at: number, percent: number | undefined } | undefined
 }
 
 interface Slot {
@@ -55,6 +79,10 @@ interface Slot {
   restart: Later | undefined
   /** A start under way for this slot (a restart); a roll supersedes it. */
   starting: AbortController | undefined
+  /** When the restart waiting in `restart` starts (performance.now()). */
+  nextTry: number | undefined
+  restarts: number
+  lastRestart: Restart | undefined
 }
 
 /** What `reload reload --wait` and the log say of a finished roll. */
@@ -73,7 +101,20 @@ export interface WorkerStatus {
   rss: number | undefined
   /** Why it is being replaced, while it is. */
   replacing: ReplaceReason | undefined
+  /** V8 heap in use, in bytes, as the worker says. */
+  heap: number | undefined
+  /** Requests it has taken since it started. */
+  served: number | undefined
+  /** CPU time it has used, in seconds, and its share of one core since the last look (or since it started). */
+  cpu: number | undefined
+  cpuPercent: number | undefined
+  /** Its slot's restarts, and why the last one happened. */
+  restarts: number
+  lastRestart: Restart | undefined
 }
+
+/** A slot with no serving worker: its worker starts, or waits out its backoff before the next try. */
+export interface SlotStatus { slot: number, state: 'starting' | 'backoff', nextTryIn: number | undefined, restarts: number, lastRestart: Restart | undefined }
 
 /** A worker the keeper replaced while it still ran, and why. */
 export interface Replacement { reason: ReplaceReason, slot: number, pid: number, message: string, at: number }
@@ -93,6 +134,10 @@ export interface KeeperStatus {
   liveness: number | null
   maxMemory: number | null
   lastRoll: { ok: boolean, generation: number, message: string, at: number } | undefined
+  /** The last rolls, newest first. */
+  rolls: RollRecord[]
+  /** Slots that have no serving worker now. */
+  waiting: SlotStatus[]
 }
 
 // A worker that served this long before it died was not crash-looping: its next start is immediate.
@@ -108,6 +153,8 @@ const KILL_MARGIN = 5000
 const CLOSE_WAIT = 2000
 // What is left of a worker's session when it is gone gets this long between SIGTERM and SIGKILL.
 const SESSION_GRACE = 3000
+// How many finished rolls `reload status` lists.
+const ROLLS_KEPT = 5
 
 // The keeper's own copy of the preload, for an app that has no @reload/core of its own.
 const ownRegister = fileURLToPath(import.meta.resolve('@reload/core/register'))
@@ -155,6 +202,9 @@ export class Keeper {
   /** Sessions of exited workers with processes left, being ended. */
   readonly #reaping = new Set<number>()
   readonly #supervisor: Supervisor<Worker>
+  readonly #rolls: RollRecord[] = []
+  /** Rolls, restarts and drains as they happen. */
+  readonly events = new EventEmitter<KeeperEvents>()
   /** Ends the shutdown delay early (a second signal). */
   #endDelay = (): void => {}
   readonly #gone: Array<() => void> = []
@@ -163,7 +213,10 @@ export class Keeper {
     this.#options = options
     this.#held = held
     this.#log = log
-    this.#slots = Array.from({ length: options.workers }, (_, i) => ({ index: i + 1, current: undefined, crashes: 0, restart: undefined, starting: undefined }))
+    this.#slots = Array.from({ length: options.workers }, (_, i) => ({
+      ...{ index: i + 1, current: undefined, crashes: 0, restart: undefined, starting: undefined },
+      ...{ nextTry: undefined, restarts: 0, lastRestart: undefined }
+    }))
     this.#supervisor = new Supervisor({ livenessTimeout: this.#livenessTimeout(), maxMemory: options.maxMemory }, {
       serving: () => this.#slots.flatMap((s) => s.current !== undefined && s.current.state === 'ready' && s.current.replacing === undefined ? [s.current] : []),
       unresponsive: (worker, silent) => this.#replace(worker, 'unresponsive',
@@ -245,6 +298,7 @@ export class Keeper {
           { cause })
         this.#log.error({ code: error.code, generation }, error.message)
         this.#lastRoll = { ok: false, generation, message: error.message, at: Date.now() }
+        this.#record({ ok: false, generation, ms: Math.round(performance.now() - started), message: error.message, code: cause.code, at: Date.now() })
         if (this.#stopping === undefined) notify(`READY=1\nSTATUS=reload to generation ${generation} failed; the previous code serves`).catch(() => {})
         throw error
       }
@@ -267,8 +321,15 @@ export class Keeper {
     const result = { generation, pids, ms: Math.round(performance.now() - started) }
     this.#log.info({ generation, ms: result.ms, workers: result.pids.join(',') }, `generation ${generation} serves`)
     this.#lastRoll = { ok: true, generation, message: `generation ${generation} serves (${result.pids.join(', ')})`, at: Date.now() }
+    this.#record({ ok: true, generation, ms: result.ms, message: this.#lastRoll.message, code: undefined, at: Date.now() })
     notify(`READY=1\nSTATUS=generation ${generation} serves (pids ${result.pids.join(', ')})`).catch(() => {})
     return result
+  }
+
+  #record (roll: RollRecord): void {
+    this.#rolls.unshift(roll)
+    this.#rolls.length = Math.min(this.#rolls.length, ROLLS_KEPT)
+    this.events.emit('roll', roll)
   }
 
   /** Drains every worker and resolves with the keeper's exit code once the last one is gone. */
@@ -332,6 +393,13 @@ export class Keeper {
     const now = performance.now()
     const answers = await Promise.all(workers.map((w) => this.#ask(w)))
     const liveness = this.#livenessTimeout()
+    const waiting: SlotStatus[] = this.#slots.filter((s) => s.current === undefined).map((s) => ({
+      slot: s.index,
+      state: s.restart !== undefined ? 'backoff' : 'starting',
+      nextTryIn: s.nextTry === undefined ? undefined : Math.max(0, Math.round(s.nextTry - now)),
+      restarts: s.restarts,
+      lastRestart: s.lastRestart
+    }))
     return {
       pid: process.pid,
       uptime: Math.round(now - this.#started),
@@ -339,6 +407,8 @@ export class Keeper {
       listening: this.#held.map((h) => h.label),
       workers: workers.map((w, i) => {
         const answer = answers[i]
+        const slot = this.#slots[w.slot - 1] as Slot
+        const cpu = this.#cpu(w, now)
         return {
           slot: w.slot,
           pid: w.pid,
@@ -348,7 +418,13 @@ export class Keeper {
           requests: answer?.requests,
           connections: answer?.connections,
           rss: rssOf(w.pid),
-          replacing: w.replacing
+          replacing: w.replacing,
+          heap: answer?.heap,
+          served: answer?.served,
+          cpu: cpu?.seconds,
+          cpuPercent: cpu?.percent,
+          restarts: slot.restarts,
+          lastRestart: slot.lastRestart
         }
       }).sort((a, b) => a.slot - b.slot || a.generation - b.generation),
       rolling: this.#roll !== undefined,
@@ -357,11 +433,25 @@ export class Keeper {
       lastReplaced: this.#lastReplaced,
       liveness: Number.isFinite(liveness) ? liveness : null,
       maxMemory: this.#options.maxMemory ?? null,
-      lastRoll: this.#lastRoll
+      lastRoll: this.#lastRoll,
+      rolls: [...this.#rolls],
+      waiting
     }
   }
 
-  #ask (worker: Worker): Promise<{ requests: number, connections: number } | undefined> {
+  // CPU seconds from /proc, and the share of one core since the previous look (since the start, the first time).
+  #cpu (worker: Worker, now: number): { seconds: number, percent: number | undefined } | undefined {
+    const seconds = cpuSecondsOf(worker.pid)
+    if (seconds === undefined) return undefined
+    const last = worker.cpu ?? { seconds: 0, at: worker.started, percent: undefined }
+    // Looks closer together than this say more about the clock tick (10 ms) than about the worker.
+    if (now - last.at < 250) return { seconds, percent: last.percent }
+    const percent = Math.round((seconds - last.seconds) / ((now - last.at) / 1000) * 1000) / 10
+    worker.cpu = { seconds, at: now, percent }
+    return { seconds, percent }
+  }
+
+  #ask (worker: Worker): Promise<{ requests: number, connections: number, served: number | undefined, heap: number | undefined } | undefined> {
     const link = worker.link
     if (link === undefined || link.destroyed) return Promise.resolve(undefined)
     return new Promise((resolve) => {
@@ -371,7 +461,12 @@ export class Keeper {
         const i = worker.answers.indexOf(answer)
         if (i !== -1) worker.answers.splice(i, 1)
         const m = line === undefined ? null : /requests=(\d+) connections=(\d+)/.exec(line)
-        resolve(m === null ? undefined : { requests: Number(m[1]), connections: Number(m[2]) })
+        // served= and heap= come from a current @reload/core only.
+        const number = (name: string): number | undefined => {
+          const v = line === undefined ? undefined : new RegExp(`\\b${name}=(\\d+)`).exec(line)?.[1]
+          return v === undefined ? undefined : Number(v)
+        }
+        resolve(m === null ? undefined : { requests: Number(m[1]), connections: Number(m[2]), served: number('served'), heap: number('heap') })
       }
       worker.answers.push(answer)
       link.write('STATUS\n', (err) => { if (err != null) answer(undefined) })
@@ -414,7 +509,8 @@ export class Keeper {
         const w: Worker = {
           ...{ slot: slot.index, generation, pid, process, link: undefined, state: 'starting', started: performance.now() },
           ...{ ready: undefined, retiring: false, answers: [], closed, close },
-          ...{ answersPing: false, lastPong: 0, ping: () => {}, replacing: undefined, holdUntil: 0, drained: undefined, killed: undefined }
+          ...{ answersPing: false, lastPong: 0, ping: () => {}, replacing: undefined, holdUntil: 0, drained: undefined, killed: undefined },
+          ...{ retired: undefined, cpu: undefined }
         }
         worker = w
         process.once('exit', close)
@@ -496,6 +592,8 @@ export class Keeper {
       link?.destroy()
       if (worker.retiring) {
         const end = ending(worker, code, signal)
+        const ms = worker.retired === undefined ? 0 : Math.round(performance.now() - worker.retired)
+        this.events.emit('drained', { slot: worker.slot, pid: worker.pid, ms, end: end.end, cut: worker.drained?.requests ?? 0 })
         if (this.#stopping !== undefined && !end.clean) this.#unclean++
         const text = `worker ${worker.slot} (pid ${worker.pid}, generation ${worker.generation}) ${end.text}`
         if (end.clean) this.#log.info({ worker: worker.pid, code: signal ?? code }, text)
@@ -511,11 +609,12 @@ export class Keeper {
   #stoppingOnItsOwn (slot: Slot, worker: Worker): void {
     if (worker.retiring || this.#stopping !== undefined) return
     worker.retiring = true
+    worker.retired = performance.now()
     worker.state = 'draining'
     this.#log.warn({ worker: worker.pid }, `worker ${slot.index} (pid ${worker.pid}) is stopping on its own (a SIGTERM not from the keeper?): starting a replacement`)
     if (slot.current === worker) {
       slot.current = undefined
-      this.#restart(slot, 0)
+      this.#restart(slot, 0, { reason: 'stopped', detail: 'it stopped on its own (a SIGTERM not from the keeper?)', at: Date.now() })
     }
   }
 
@@ -540,16 +639,22 @@ export class Keeper {
     } else {
       this.#log.warn({ worker: worker.pid, wait }, `worker ${slot.index} (pid ${worker.pid}) exited with ${how} after ${after}; starting it again${wait > 0 ? ` in ${wait} ms` : ''}`)
     }
-    this.#restart(slot, wait)
+    this.#restart(slot, wait, { reason: 'crash', detail: `exited with ${how} after ${after}`, at: Date.now() })
   }
 
-  #restart (slot: Slot, wait: number): void {
+  /** Starts the slot's worker again after `wait`; `cause` is why, when this is not another try of the same restart. */
+  #restart (slot: Slot, wait: number, cause?: Restart): void {
     this.#supersede(slot)
+    if (cause !== undefined) slot.lastRestart = cause
+    slot.nextTry = performance.now() + wait
     slot.restart = later(wait, () => {
       slot.restart = undefined
+      slot.nextTry = undefined
       const abort = new AbortController()
       slot.starting = abort
       this.#restarts++
+      slot.restarts++
+      this.events.emit('restart', { slot: slot.index, reason: slot.lastRestart?.reason ?? 'crash' })
       const generation = this.#generation
       this.#startWorker(slot, generation).then((worker) => {
         if (slot.starting !== abort || this.#stopping !== undefined) {
@@ -575,11 +680,13 @@ export class Keeper {
   #supersede (slot: Slot): void {
     slot.restart?.cancel()
     slot.restart = undefined
+    slot.nextTry = undefined
     slot.starting = undefined
   }
 
   #retire (worker: Worker): void {
     if (worker.retiring && worker.state === 'draining') return
+    worker.retired ??= performance.now()
     worker.retiring = true
     worker.state = 'draining'
     // Said on the link too: a worker whose app removed reload's SIGTERM listener still drains.
@@ -596,6 +703,7 @@ export class Keeper {
 
   /** SIGKILL, for a worker that cannot drain; its exit is no crash, and its log line says `why`. */
   #kill (worker: Worker, why: string): void {
+    worker.retired ??= performance.now()
     worker.retiring = true
     worker.state = 'draining'
     worker.killed ??= why
@@ -613,6 +721,9 @@ export class Keeper {
     worker.replacing = reason
     this.#replaced[reason]++
     this.#restarts++
+    slot.restarts++
+    slot.lastRestart = { reason, detail: why, at: Date.now() }
+    this.events.emit('restart', { slot: slot.index, reason })
     const message = `worker ${slot.index} (pid ${worker.pid}) is ${reason === 'unresponsive' ? 'unresponsive' : 'over its memory cap'}: ${why}`
     this.#lastReplaced = { reason, slot: slot.index, pid: worker.pid, message, at: Date.now() }
     // A hang is an outage for what the worker holds; a memory recycle is what the operator asked for.
@@ -652,14 +763,16 @@ export class Keeper {
 }
 
 /** How a worker that was told to stop ended, in the log's words, and whether that was a clean drain. */
-function ending (worker: Worker, code: number | null, signal: NodeJS.Signals | null): { text: string, clean: boolean } {
-  if (worker.killed !== undefined) return { text: `was killed ${worker.killed}`, clean: false }
+function ending (worker: Worker, code: number | null, signal: NodeJS.Signals | null): { text: string, clean: boolean, end: DrainEnd } {
+  if (worker.killed !== undefined) return { text: `was killed ${worker.killed}`, clean: false, end: 'killed' }
   const cut = worker.drained?.requests ?? 0
-  if (cut > 0) return { text: `cut ${cut} request${cut === 1 ? '' : 's'} at the drain timeout and exited`, clean: false }
-  if (worker.drained !== undefined) return code === 0 ? { text: 'drained and exited', clean: true } : { text: `drained and exited with code ${code ?? '?'}`, clean: false }
-  if (signal !== null || code !== 0) return { text: `exited with ${signal ?? `code ${code ?? '?'}`} before draining`, clean: false }
+  if (cut > 0) return { text: `cut ${cut} request${cut === 1 ? '' : 's'} at the drain timeout and exited`, clean: false, end: 'cut' }
+  if (worker.drained !== undefined) {
+    return code === 0 ? { text: 'drained and exited', clean: true, end: 'drained' } : { text: `drained and exited with code ${code ?? '?'}`, clean: false, end: 'exited' }
+  }
+  if (signal !== null || code !== 0) return { text: `exited with ${signal ?? `code ${code ?? '?'}`} before draining`, clean: false, end: 'exited' }
   // An app on an older @reload/core says nothing of its drain: exit code 0 is its word.
-  return { text: 'exited with code 0', clean: true }
+  return { text: 'exited with code 0', clean: true, end: 'drained' }
 }
 
 function mb (bytes: number): string {

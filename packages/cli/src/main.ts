@@ -4,9 +4,10 @@ import { checkInternals, ReloadError, removePidFile, removeSocket, stderrLogger,
 import { parseArgs, usage, type RunOptions } from './args.js'
 import { dev } from './dev.js'
 import { ask, findKeeper, makeControlDir, serveControl } from './control.js'
-import { Keeper, type KeeperStatus } from './keeper.js'
+import { Keeper } from './keeper.js'
 import { holdListeners, type Held } from './listen.js'
 import { notify } from './notify.js'
+import { status } from './status.js'
 
 /** Runs the `reload` command line; resolves with the exit code (undefined: the process exits on its own). */
 export async function main (argv: string[]): Promise<number | undefined> {
@@ -17,7 +18,7 @@ export async function main (argv: string[]): Promise<number | undefined> {
       case 'version': process.stdout.write(`${version()}\n`); return 0
       case 'run': return await run(command.options)
       case 'dev': return await dev(command.options)
-      case 'status': return await status(await findKeeper(command.target), command.json)
+      case 'status': return await status(await findKeeper(command.target), command)
       case 'reload': return await reload(await findKeeper(command.target), command.wait, command.timeout)
     }
   } catch (err) {
@@ -150,35 +151,6 @@ function cleanup (held: Held[], controlPath: string, controlDir: string | undefi
   removeSocket(controlPath)
   if (controlDir !== undefined) try { rmdirSync(controlDir) } catch {}
   if (pidFile !== undefined) removePidFile(pidFile)
-}
-
-function seconds (ms: number): string {
-  const s = Math.round(ms / 1000)
-  if (s < 60) return `${s}s`
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
-  return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`
-}
-
-async function status (path: string, json: boolean): Promise<number> {
-  const reply = await ask(path, { command: 'status' }, { timeout: 5000 })
-  const s = reply.status as KeeperStatus
-  if (json) {
-    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`)
-    return 0
-  }
-  const lines = [`keeper pid ${s.pid}, up ${seconds(s.uptime)}, generation ${s.generation}${s.rolling ? ' (rolling)' : ''}, ${s.restarts} restarts, listening on ${s.listening.join(', ')}`]
-  for (const w of s.workers) {
-    const load = w.requests === undefined ? '' : `, ${w.requests} requests in flight, ${w.connections ?? 0} connections`
-    const memory = w.rss === undefined ? '' : `, ${Math.round(w.rss / 1024 / 1024)} MB resident`
-    const replacing = w.replacing === undefined ? '' : ` (being replaced: ${w.replacing === 'memory' ? 'over its memory cap' : 'unresponsive'})`
-    lines.push(`  worker ${w.slot}: pid ${w.pid}, generation ${w.generation}, ${w.state}${replacing}, up ${seconds(w.uptime)}${load}${memory}`)
-  }
-  const watching = `liveness ${s.liveness === null ? 'off' : `${s.liveness} ms`}, memory cap ${s.maxMemory === null ? 'off' : `${Math.round(s.maxMemory / 1024 / 1024)} MB`}`
-  lines.push(`  supervision: ${watching}; replaced ${s.replaced.unresponsive} unresponsive, ${s.replaced.memory} over memory`)
-  if (s.lastReplaced !== undefined) lines.push(`  last replaced: ${s.lastReplaced.message}`)
-  if (s.lastRoll !== undefined) lines.push(`  last reload: ${s.lastRoll.ok ? 'done' : 'FAILED'}: ${s.lastRoll.message}`)
-  process.stdout.write(`${lines.join('\n')}\n`)
-  return 0
 }
 
 async function reload (path: string, wait: boolean, timeout: number): Promise<number> {

@@ -98,6 +98,21 @@ export function rssOf (pid: number): number | undefined {
   }
 }
 
+// Linux reports CPU times in USER_HZ, 100 a second on every architecture it runs on.
+const TICKS = 100
+
+/** CPU time (user and system) a process has used, in seconds, from /proc; undefined when it is gone. */
+export function cpuSecondsOf (pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // After the command name: state is field 3, utime 14 and stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / TICKS
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * The live processes of session `sid` (zombies aside): a worker is its session's leader, so these are
  * the app's children and theirs, unless one started a session of its own on purpose.

@@ -5,6 +5,7 @@ import { Server as TlsServer } from 'node:tls'
 import { GoAway } from './goaway.js'
 import { currentResponse as current, isUpgraded, keepIdleOnClose } from './internals.js'
 import { later, type Later } from './timers.js'
+import { served } from './served.js'
 
 interface Connection {
   socket: Socket
@@ -161,6 +162,7 @@ export class Ledger {
     // Set before the drain can settle it: an HTTP/2 connection never gets the HTTP/1 idle close.
     const connection = this.#track(socket, session)
     session.on('stream', (stream: ServerHttp2Stream) => {
+      served.stream()
       connection.streams++
       stream.once('close', () => { connection.streams-- })
     })

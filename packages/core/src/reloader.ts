@@ -11,6 +11,7 @@ import { debug, stderrLogger, toLogger, type Logger } from './log.js'
 import { changedOption, resolveOptions, type ReloadOptions, type ResolvedOptions } from './options.js'
 import { ParentLink } from './parent.js'
 import { removePidFile, writePidFile } from './pidfile.js'
+import { served } from './served.js'
 import { Servers } from './servers.js'
 import { shutdown } from './shutdown.js'
 import { foreignListeners, installSignals } from './signals.js'
@@ -86,6 +87,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     // outlives its terminal, and so must its workers, who have requests to finish.
     if (this.keeper !== undefined) for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
     const parent = new ParentLink(inheritance.readyFd)
+    served.start()
     if (parent.pid !== undefined) {
       const pid = parent.pid
       parent.waitForExit().then(() => {
@@ -98,7 +100,9 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       }, this.#fatal)
     }
     parent.answer = (question) => {
-      if (question === 'STATUS') return `STATUS requests=${this.requests} connections=${this.connections} state=${this.state}`
+      if (question === 'STATUS') {
+        return `STATUS requests=${this.requests} connections=${this.connections} state=${this.state} served=${served.count} heap=${process.memoryUsage().heapUsed}`
+      }
       // Answered from the event loop on purpose: a loop that is stuck (or a stopped process) says nothing.
       if (question === 'PING') return 'PONG'
       // The keeper's own word to drain: it holds even when the app removed reload's SIGTERM listener.
