@@ -51,10 +51,12 @@ describe('reload status: what an operator asks first', () => {
     }
     const w1 = s.workers.find((w: { slot: number }) => w.slot === 1)
     const w2 = s.workers.find((w: { slot: number }) => w.slot === 2)
-    expect(w1.restarts).toBe(1)
+    // Slot 1: the roll, then the crash; slot 2: the roll (the failed one stopped at slot 1).
+    expect(w1.restarts).toBe(2)
     expect(w1.lastRestart).toMatchObject({ reason: 'crash' })
     expect(w1.lastRestart.detail).toMatch(/^exited with SIGKILL after [\d.]+ s$/)
-    expect(w2.restarts).toBe(0)
+    expect(w2.restarts).toBe(1)
+    expect(w2.lastRestart).toMatchObject({ reason: 'roll', detail: 'generation 2' })
     expect(s.rolls).toHaveLength(2)
     expect(s.rolls[0]).toMatchObject({ ok: false, generation: 3, code: 'ERR_RELOAD_CHILD_EXITED' })
     expect(s.rolls[1]).toMatchObject({ ok: true, generation: 2 })
@@ -62,7 +64,7 @@ describe('reload status: what an operator asks first', () => {
     expect(s.waiting).toEqual([])
 
     const text = await cli(['status', '--control', keeper.control])
-    expect(text.stdout).toMatch(/worker 1: pid \d+, generation \d+, ready, up \d+s, \d+ requests in flight, \d+ connections, \d+ MB resident \(heap \d+ MB\), CPU [\d.]+% \([\d.]+ s\), \d+ served, 1 restart \(last: crash, exited with SIGKILL after [\d.]+ s, \d+s ago\)/)
+    expect(text.stdout).toMatch(/worker 1: pid \d+, generation \d+, ready, up \d+s, \d+ requests in flight, \d+ connections, \d+ MB resident \(heap \d+ MB\), CPU [\d.]+% \([\d.]+ s\), \d+ served, 2 restarts \(last: crash, exited with SIGKILL after [\d.]+ s, \d+s ago\)/)
     expect(text.stdout).toMatch(/last reload: FAILED in \d+ ms, \d+s ago: reload failed at worker 1 of 2 \(ERR_RELOAD_CHILD_EXITED\)/)
     expect(text.stdout).toMatch(/earlier reload: done, generation 2, \d+ ms, \d+s ago/)
   })

@@ -18,8 +18,8 @@ export type WorkerState = 'starting' | 'ready' | 'draining'
 /** Why the keeper replaced a worker that still ran. */
 export type ReplaceReason = 'unresponsive' | 'memory'
 
-/** Why a slot's worker was started again outside a roll: it exited (crash), stopped on its own, or was replaced. */
-export type RestartReason = 'crash' | 'stopped' | ReplaceReason
+/** Why a slot's worker was started again: a roll, or it exited (crash), stopped on its own, or was replaced. */
+export type RestartReason = 'roll' | 'crash' | 'stopped' | ReplaceReason
 
 /** A slot's last restart: why, in words (an exit code or signal, a silence, a size), and when (epoch ms). */
 export interface Restart { reason: RestartReason, detail: string, at: number }
@@ -33,7 +33,8 @@ export interface RollRecord { ok: boolean, generation: number, ms: number, messa
 /** What the keeper tells its observers (the metrics), as it happens. */
 export interface KeeperEvents {
   roll: [RollRecord]
-  restart: [{ slot: number, reason: RestartReason }]
+  /** A start outside a roll (rolls are `roll` events). */
+  restart: [{ slot: number, reason: Exclude<RestartReason, 'roll'> }]
   drained: [{ slot: number, pid: number, ms: number, end: DrainEnd, cut: number }]
 }
 
@@ -305,6 +306,8 @@ export class Keeper {
       const old = slot.current
       this.#supersede(slot)
       slot.current = next
+      slot.restarts++
+      slot.lastRestart = { reason: 'roll', detail: `generation ${generation}`, at: Date.now() }
       pids.push(next.pid)
       slot.crashes = 0
       this.#log.info({ worker: next.pid, generation }, `worker ${slot.index} ready${old === undefined ? '' : `; pid ${old.pid} drains`}`)
@@ -654,7 +657,8 @@ export class Keeper {
       slot.starting = abort
       this.#restarts++
       slot.restarts++
-      this.events.emit('restart', { slot: slot.index, reason: slot.lastRestart?.reason ?? 'crash' })
+      const reason = slot.lastRestart?.reason
+      this.events.emit('restart', { slot: slot.index, reason: reason === undefined || reason === 'roll' ? 'crash' : reason })
       const generation = this.#generation
       this.#startWorker(slot, generation).then((worker) => {
         if (slot.starting !== abort || this.#stopping !== undefined) {

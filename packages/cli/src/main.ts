@@ -6,6 +6,7 @@ import { dev } from './dev.js'
 import { ask, findKeeper, makeControlDir, serveControl } from './control.js'
 import { Keeper } from './keeper.js'
 import { holdListeners, type Held } from './listen.js'
+import type { MetricsServer } from './metrics.js'
 import { notify } from './notify.js'
 import { status } from './status.js'
 
@@ -79,8 +80,9 @@ async function run (options: RunOptions): Promise<number | undefined> {
   let ready = false
   // A pid file this keeper did not write is another keeper's, or a stale one: never removed here.
   let pidFile: string | undefined
+  let metrics: MetricsServer | undefined
   const finish = (code: number): void => {
-    cleanup(held, control, controlDir, pidFile)
+    cleanup(held, control, controlDir, pidFile, metrics)
     log.info({ code }, 'keeper exits')
     process.exit(code)
   }
@@ -112,6 +114,16 @@ async function run (options: RunOptions): Promise<number | undefined> {
       throw new ReloadError('ERR_RELOAD_PID_FILE', `could not write the pid file ${options.pidFile} (${(err as Error).message}); make its folder writable by this user, or change --pid-file`, { cause: err })
     }
     pidFile = options.pidFile
+  }
+  if (options.metrics !== undefined) {
+    try {
+      // Loaded only when asked for: a keeper without --metrics does not load prom-client at all.
+      const { serveMetrics } = await import('./metrics.js')
+      metrics = await serveMetrics(keeper, options.metrics, log)
+    } catch (err) {
+      cleanup(held, control, controlDir, pidFile)
+      throw err
+    }
   }
   log.info({ listening: held.map((h) => h.label).join(','), count: options.workers, control }, `keeper pid ${process.pid} starting ${options.command.join(' ')}`)
   try {
@@ -146,8 +158,9 @@ export function wrapperOf (command: string[]): string | undefined {
   return `${name} starts the server as its own child and does not pass the listening sockets on, so the workers cannot start: ${fix}`
 }
 
-function cleanup (held: Held[], controlPath: string, controlDir: string | undefined, pidFile: string | undefined): void {
+function cleanup (held: Held[], controlPath: string, controlDir: string | undefined, pidFile: string | undefined, metrics?: MetricsServer): void {
   for (const h of held) h.close()
+  metrics?.close()
   removeSocket(controlPath)
   if (controlDir !== undefined) try { rmdirSync(controlDir) } catch {}
   if (pidFile !== undefined) removePidFile(pidFile)
