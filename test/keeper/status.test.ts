@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, Load, until } from '@reload/test-helpers'
+import { closeAll, Load, until, which } from '@reload/test-helpers'
 import { answeredBy, cli, reloadBin, startKeeper, workers } from './helpers.js'
 
 afterEach(closeAll)
@@ -105,5 +105,24 @@ describe('reload status: what an operator asks first', () => {
     // No escape sequences into a pipe; each block starts with a time.
     expect(out.includes('\u001b[')).toBe(false)
     expect(out).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z\nkeeper pid \d+/m)
+  })
+
+  it('--watch on a terminal redraws in place (a pty made by script(1))', async () => {
+    const keeper = await startKeeper()
+    const command = [process.execPath, reloadBin, 'status', '--watch', '--interval', '200ms', '--control', keeper.control].map((a) => `'${a}'`).join(' ')
+    const child = spawn(which('script') as string, ['-qfec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+    try {
+      await until(() => (out.match(/keeper pid /g) ?? []).length >= 3, () => `3 screens from status --watch; got:\n${JSON.stringify(out)}`, { timeout: 10_000 })
+    } finally {
+      child.kill('SIGKILL')
+      await exited
+    }
+    // Each screen starts at the top left and clears what a longer one left; no timestamps as in a pipe.
+    expect(out.split('\u001b[Hkeeper pid ').length - 1).toBeGreaterThanOrEqual(3)
+    expect(out).toContain('\u001b[J')
+    expect(out).not.toMatch(/^\d{4}-\d\d-\d\dT/m)
   })
 })

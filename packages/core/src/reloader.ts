@@ -27,6 +27,8 @@ export type DrainReason = 'upgrade' | 'shutdown'
 /** The events of a {@link Reloader}. */
 export interface ReloadEvents {
   ready: [{ pid: number, generation: number }]
+  /** A handover begins (a signal or `upgrade()`); `upgrade` or `upgradeFailed` follows. */
+  upgradeStart: [{ generation: number }]
   upgrade: [UpgradeResult]
   upgradeFailed: [ReloadError]
   drain: [{ reason: DrainReason }]
@@ -253,6 +255,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     if (refused !== undefined) throw refused
     const handed = this.#listeners.bindings.filter((b) => b.fd >= 0)
     const listeners = handed.map(({ fd, name }) => ({ fd, name }))
+    this.emit('upgradeStart', { generation: this.generation + 1 })
     let result: UpgradeResult
     try {
       result = await this.#upgrader.upgrade(listeners)
