@@ -1,3 +1,3 @@
 export { main } from './main.js'
 export { parseArgs, parseAddress, parseTime, type Address, type Command, type RunOptions } from './args.js'
-export { backoff, type KeeperStatus, type RollResult, type WorkerStatus } from './keeper.js'
+export type { KeeperStatus, RollRecord, RollResult, SlotStatus, WorkerStatus } from './keeper-status.js'

@@ -1,176 +1,26 @@
-import type { ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
-import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { realpathSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { later, ReloadError, spawnWorker, startCwd, type Later, type Logger } from '@reload/core/keeper'
+import { decodeChild, later, LineReader, ReloadError, spawnWorker, startCwd, type Logger } from '@reload/core/keeper'
 import type { RunOptions } from './args.js'
-import { notify } from './notify.js'
+import type { KeeperEvents, KeeperStatus, Replacement, RollRecord, RollResult, SlotStatus } from './keeper-status.js'
 import type { Held } from './listen.js'
-import { cpuSecondsOf, rssOf, sessionMembers, Supervisor } from './supervise.js'
+import { notify } from './notify.js'
+import { workerEnv } from './preload.js'
+import { Sessions } from './sessions.js'
+import { afterExit, backoff, BACKOFF_CAP, newSlots, type Slot } from './slots.js'
+import { cpuSecondsOf, rssOf, Supervisor } from './supervise.js'
+import { askStatus, ending, isStopping, moveTo, newWorker, tell, type DrainCause, type ReplaceReason, type Restart, type Worker } from './worker.js'
 
-/** Where a worker is: starting until it says ready, ready while it serves, draining once told to stop. */
-export type WorkerState = 'starting' | 'ready' | 'draining'
+export type { KeeperEvents, KeeperStatus, RollRecord, RollResult, SlotStatus, WorkerStatus } from './keeper-status.js'
 
-/** Why the keeper replaced a worker that still ran. */
-export type ReplaceReason = 'unresponsive' | 'memory'
-
-/** Why a slot's worker was started again: a roll, or it exited (crash), stopped on its own, or was replaced. */
-export type RestartReason = 'roll' | 'crash' | 'stopped' | ReplaceReason
-
-/** A slot's last restart: why, in words (an exit code or signal, a silence, a size), and when (epoch ms). */
-export interface Restart { reason: RestartReason, detail: string, at: number }
-
-/** How a worker that was told to stop ended. */
-export type DrainEnd = 'drained' | 'cut' | 'killed' | 'exited'
-
-/** A finished roll, as `reload status` lists the last ones. */
-export interface RollRecord { ok: boolean, generation: number, ms: number, message: string, code: string | undefined, at: number }
-
-/** What the keeper tells its observers (the metrics), as it happens. */
-export interface KeeperEvents {
-  roll: [RollRecord]
-  /** A start outside a roll (rolls are `roll` events). */
-  restart: [{ slot: number, reason: Exclude<RestartReason, 'roll'> }]
-  drained: [{ slot: number, pid: number, ms: number, end: DrainEnd, cut: number }]
-}
-
-interface Worker {
-  slot: number
-  generation: number
-  pid: number
-  process: ChildProcess
-  link: Socket | undefined
-  state: WorkerState
-  started: number
-  ready: number | undefined
-  /** Told to stop (or stopping on its own): its exit is no crash. */
-  retiring: boolean
-  /** Answers to `STATUS` questions, oldest first. */
-  answers: Array<(line: string | undefined) => void>
-  /** Resolves once it no longer accepts: it said `ACCEPTING=0`, or exited. */
-  closed: Promise<void>
-  close: () => void
-  /** It said `LIVENESS=1`: it answers `PING`, obeys `DRAIN` and says `ACCEPTING=0` (a current @reload/core). */
-  answersPing: boolean
-  lastPong: number
-  ping: () => void
-  /** Why a replacement is being started for it while it still runs. */
-  replacing: ReplaceReason | undefined
-  /** Not looked at for memory again before this time (its replacement failed to start). */
-  holdUntil: number
-  /** What it said of its drain just before it exited. */
-  drained: { requests: number, connections: number } | undefined
-  /** Why the keeper SIGKILLed it. */
-  killed: string | undefined
-  /** When it was told to stop (performance.now()). */
-  retired: number | undefined
-  /** CPU seconds at the last look, and when: the percentage is taken between two looks. */
-  cpu: { seconds: number, at: number, percent: number | undefined } | undefined
-}
-
-interface Slot {
-  index: number
-  current: Worker | undefined
-  /** Exits in a row without a stable run between: the backoff grows with it. */
-  crashes: number
-  restart: Later | undefined
-  /** A start under way for this slot (a restart); a roll supersedes it. */
-  starting: AbortController | undefined
-  /** When the restart waiting in `restart` starts (performance.now()). */
-  nextTry: number | undefined
-  restarts: number
-  lastRestart: Restart | undefined
-}
-
-/** What `reload reload --wait` and the log say of a finished roll. */
-export interface RollResult { generation: number, pids: number[], ms: number }
-
-/** One worker as `reload status` shows it. */
-export interface WorkerStatus {
-  slot: number
-  pid: number
-  generation: number
-  state: WorkerState
-  uptime: number
-  requests: number | undefined
-  connections: number | undefined
-  /** Resident memory in bytes. */
-  rss: number | undefined
-  /** Why it is being replaced, while it is. */
-  replacing: ReplaceReason | undefined
-  /** V8 heap in use, in bytes, as the worker says. */
-  heap: number | undefined
-  /** Requests it has taken since it started. */
-  served: number | undefined
-  /** CPU time it has used, in seconds, and its share of one core since the last look (or since it started). */
-  cpu: number | undefined
-  cpuPercent: number | undefined
-  /** Its slot's restarts, and why the last one happened. */
-  restarts: number
-  lastRestart: Restart | undefined
-}
-
-/** A slot with no serving worker: its worker starts, or waits out its backoff before the next try. */
-export interface SlotStatus { slot: number, state: 'starting' | 'backoff', nextTryIn: number | undefined, restarts: number, lastRestart: Restart | undefined }
-
-/** A worker the keeper replaced while it still ran, and why. */
-export interface Replacement { reason: ReplaceReason, slot: number, pid: number, message: string, at: number }
-
-export interface KeeperStatus {
-  pid: number
-  uptime: number
-  generation: number
-  listening: string[]
-  workers: WorkerStatus[]
-  rolling: boolean
-  restarts: number
-  /** Workers replaced while they still ran, by reason. */
-  replaced: Record<ReplaceReason, number>
-  lastReplaced: Replacement | undefined
-  /** Liveness timeout in ms (null: off), memory cap in bytes (null: off). */
-  liveness: number | null
-  maxMemory: number | null
-  lastRoll: { ok: boolean, generation: number, message: string, at: number } | undefined
-  /** The last rolls, newest first. */
-  rolls: RollRecord[]
-  /** Slots that have no serving worker now. */
-  waiting: SlotStatus[]
-}
-
-// A worker that served this long before it died was not crash-looping: its next start is immediate.
-// Short on purpose: a worker killed every few seconds (OOM, an operator) still served in between.
-const STABLE = 2000
-const BACKOFF_FIRST = 250
-const BACKOFF_CAP = 10_000
 // Past its own drainTimeout, a worker is killed: its own timer should have ended it already.
 const KILL_MARGIN = 5000
 // How long a roll waits for a drained worker to say it stopped accepting. A current worker says it in the
 // same turn as the drain starts: one that has not by then is killed before the roll is done. An app on an
 // older @reload/core may never say it, and is let be.
 const CLOSE_WAIT = 2000
-// What is left of a worker's session when it is gone gets this long between SIGTERM and SIGKILL.
-const SESSION_GRACE = 3000
 // How many finished rolls `reload status` lists.
 const ROLLS_KEPT = 5
-
-// The keeper's own copy of the preload, for an app that has no @reload/core of its own.
-const ownRegister = fileURLToPath(import.meta.resolve('@reload/core/register'))
-
-/**
- * The preload for a worker started in `cwd`: the app's own @reload/core (a new release brings its own,
- * and the old release may be deleted), else the keeper's.
- */
-function register (cwd: string): string {
-  let path = ownRegister
-  // Resolved from the real folder: Node caches a resolution by the path asked from, which a moved
-  // `current` symlink keeps.
-  try { path = createRequire(join(realpathSync(cwd), 'package.json')).resolve('@reload/core/register') } catch {}
-  return pathToFileURL(path).href
-}
 
 /**
  * `reload run`: holds the listeners for its whole life and keeps N workers serving on them. Rolls them
@@ -200,8 +50,8 @@ export class Keeper {
   #unclean = 0
   readonly #replaced: Record<ReplaceReason, number> = { unresponsive: 0, memory: 0 }
   #lastReplaced: Replacement | undefined
-  /** Sessions of exited workers with processes left, being ended. */
-  readonly #reaping = new Set<number>()
+  /** What is left of exited workers' sessions, being ended. */
+  readonly #sessions: Sessions
   readonly #supervisor: Supervisor<Worker>
   readonly #rolls: RollRecord[] = []
   /** Rolls, restarts and drains as they happen. */
@@ -214,10 +64,8 @@ export class Keeper {
     this.#options = options
     this.#held = held
     this.#log = log
-    this.#slots = Array.from({ length: options.workers }, (_, i) => ({
-      ...{ index: i + 1, current: undefined, crashes: 0, restart: undefined, starting: undefined },
-      ...{ nextTry: undefined, restarts: 0, lastRestart: undefined }
-    }))
+    this.#slots = newSlots(options.workers)
+    this.#sessions = new Sessions(log)
     this.#supervisor = new Supervisor({ livenessTimeout: this.#livenessTimeout(), maxMemory: options.maxMemory }, {
       serving: () => this.#slots.flatMap((s) => s.current !== undefined && s.current.state === 'ready' && s.current.replacing === undefined ? [s.current] : []),
       unresponsive: (worker, silent) => this.#replace(worker, 'unresponsive',
@@ -248,7 +96,7 @@ export class Keeper {
         slot.current = await this.#startWorker(slot, this.#generation)
       }))
     } catch (err) {
-      for (const slot of this.#slots) if (slot.current !== undefined) this.#retire(slot.current)
+      for (const slot of this.#slots) if (slot.current !== undefined) this.#retire(slot.current, 'shutdown')
       throw err
     } finally {
       this.#starting = false
@@ -312,7 +160,7 @@ export class Keeper {
       slot.crashes = 0
       this.#log.info({ worker: next.pid, generation }, `worker ${slot.index} ready${old === undefined ? '' : `; pid ${old.pid} drains`}`)
       if (old !== undefined) {
-        this.#retire(old)
+        this.#retire(old, 'roll')
         // Once the roll is said to be done, no new connection may reach old code.
         const closed = await Promise.race([old.closed.then(() => true), new Promise<boolean>((resolve) => { later(CLOSE_WAIT, () => resolve(false)) })])
         if (!closed && old.answersPing && this.#alive.has(old.pid)) {
@@ -372,7 +220,7 @@ export class Keeper {
     for (const worker of this.#alive.values()) {
       // A worker whose loop is stuck cannot drain: waiting for its drain timeout serves nobody.
       if (worker.replacing === 'unresponsive') this.#kill(worker, 'unresponsive at shutdown')
-      else if (worker.state !== 'starting') this.#retire(worker)
+      else if (worker.state !== 'starting') this.#retire(worker, 'shutdown')
     }
     this.#supervisor.stop()
     await this.#allGone()
@@ -382,11 +230,12 @@ export class Keeper {
     return this.#forced || this.#unclean > 0 ? 1 : 0
   }
 
+  // Every worker gone, and what was left of their sessions too.
   #allGone (): Promise<void> {
-    if (this.#alive.size === 0 && this.#reaping.size === 0) return Promise.resolve()
     return new Promise((resolve) => {
-      const check = (): void => { if (this.#alive.size === 0 && this.#reaping.size === 0) resolve() }
-      this.#gone.push(check)
+      const check = (): void => { if (this.#alive.size === 0) this.#sessions.whenIdle(resolve) }
+      if (this.#alive.size === 0) check()
+      else this.#gone.push(check)
     })
   }
 
@@ -394,7 +243,7 @@ export class Keeper {
   async status (): Promise<KeeperStatus> {
     const workers = [...this.#alive.values()]
     const now = performance.now()
-    const answers = await Promise.all(workers.map((w) => this.#ask(w)))
+    const answers = await Promise.all(workers.map(async (w) => await askStatus(w)))
     const liveness = this.#livenessTimeout()
     const waiting: SlotStatus[] = this.#slots.filter((s) => s.current === undefined).map((s) => ({
       slot: s.index,
@@ -454,38 +303,8 @@ export class Keeper {
     return { seconds, percent }
   }
 
-  #ask (worker: Worker): Promise<{ requests: number, connections: number, served: number | undefined, heap: number | undefined } | undefined> {
-    const link = worker.link
-    if (link === undefined || link.destroyed) return Promise.resolve(undefined)
-    return new Promise((resolve) => {
-      const timer = later(500, () => { answer(undefined) })
-      const answer = (line: string | undefined): void => {
-        timer.cancel()
-        const i = worker.answers.indexOf(answer)
-        if (i !== -1) worker.answers.splice(i, 1)
-        const m = line === undefined ? null : /requests=(\d+) connections=(\d+)/.exec(line)
-        // served= and heap= come from a current @reload/core only.
-        const number = (name: string): number | undefined => {
-          const v = line === undefined ? undefined : new RegExp(`\\b${name}=(\\d+)`).exec(line)?.[1]
-          return v === undefined ? undefined : Number(v)
-        }
-        resolve(m === null ? undefined : { requests: Number(m[1]), connections: Number(m[2]), served: number('served'), heap: number('heap') })
-      }
-      worker.answers.push(answer)
-      link.write('STATUS\n', (err) => { if (err != null) answer(undefined) })
-    })
-  }
-
   #pids (): number[] {
     return this.#slots.map((s) => s.current?.pid).filter((pid): pid is number => pid !== undefined)
-  }
-
-  #env (): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, RELOAD_KEEPER: String(process.pid) }
-    // The worker's own drain budget is the keeper's, unless its code sets one.
-    env.RELOAD_DRAIN_TIMEOUT ??= String(this.#options.drainTimeout)
-    if (this.#options.preload) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --import=${register(this.#cwd)}`.trim()
-    return env
   }
 
   /** Starts a worker for `slot` and resolves once it is ready; rejects with the coded reason otherwise. */
@@ -504,23 +323,17 @@ export class Keeper {
       what: `worker ${slot.index} (generation ${generation})`,
       // The keeper's log says what happens next: a roll or a restart.
       advice: '',
-      command: { file, args, env: this.#env(), stdin: 'ignore' },
-      onLine: (line) => { if (line === 'LIVENESS=1' && worker !== undefined) worker.answersPing = true },
+      command: { file, args, env: workerEnv(this.#options, this.#cwd), stdin: 'ignore' },
+      onMessage: (message) => { if (message.type === 'liveness' && worker !== undefined) worker.answersPing = true },
       onSpawn: (pid, _attempt, process) => {
-        let close = (): void => {}
-        const closed = new Promise<void>((resolve) => { close = resolve })
-        const w: Worker = {
-          ...{ slot: slot.index, generation, pid, process, link: undefined, state: 'starting', started: performance.now() },
-          ...{ ready: undefined, retiring: false, answers: [], closed, close },
-          ...{ answersPing: false, lastPong: 0, ping: () => {}, replacing: undefined, holdUntil: 0, drained: undefined, killed: undefined },
-          ...{ retired: undefined, cpu: undefined }
-        }
+        const w = newWorker({ slot: slot.index, generation, pid, process, started: performance.now() })
         worker = w
-        process.once('exit', close)
+        process.once('exit', w.close)
         this.#alive.set(pid, w)
         process.once('exit', () => {
+          moveTo(w, 'exited')
           // Before the worker counts as gone: the keeper's exit waits for what is left of its session too.
-          this.#endSession(w)
+          this.#sessions.end(pid, `worker ${w.slot}`)
           this.#exited(pid)
         })
         this.#log.info({ worker: pid, generation }, `starting worker ${slot.index}`)
@@ -528,72 +341,36 @@ export class Keeper {
     })
     const ready = worker as Worker
     ready.link = child.link
-    ready.state = 'ready'
+    moveTo(ready, 'ready')
     ready.ready = ready.lastPong = performance.now()
-    ready.ping = () => { if (ready.link !== undefined && !ready.link.destroyed) ready.link.write('PING\n', () => {}) }
+    ready.ping = () => { tell(ready, { type: 'ping' }) }
     this.#watch(slot, ready)
     return ready
   }
 
   #exited (pid: number): void {
     this.#alive.delete(pid)
-    this.#checkGone()
-  }
-
-  #checkGone (): void {
-    if (this.#alive.size === 0 && this.#reaping.size === 0) for (const done of this.#gone.splice(0)) done()
-  }
-
-  /**
-   * Ends what is left of an exited worker's session (the app's children and theirs): SIGTERM, then SIGKILL
-   * after a grace. A helper meant to outlive its worker starts a session of its own (`detached: true`).
-   */
-  #endSession (worker: Worker): void {
-    const sid = worker.pid
-    const left = sessionMembers(sid)
-    if (left.length === 0) return
-    this.#reaping.add(sid)
-    this.#log.warn({ worker: sid, pids: left.join(',') },
-      `worker ${worker.slot} (pid ${sid}) left ${left.length === 1 ? 'a process' : `${left.length} processes`} of its own: SIGTERM now, SIGKILL in ${SESSION_GRACE} ms`)
-    for (const pid of left) kill(pid, 'SIGTERM')
-    const deadline = performance.now() + SESSION_GRACE
-    const poll = (): void => {
-      const still = sessionMembers(sid)
-      if (still.length > 0 && performance.now() < deadline) { later(50, poll, { keepAlive: true }); return }
-      if (still.length > 0) {
-        this.#log.warn({ worker: sid, pids: still.join(',') }, `killing what is left of worker ${worker.slot}'s session (pid ${sid}) after ${SESSION_GRACE} ms`)
-        for (const pid of still) kill(pid, 'SIGKILL')
-      }
-      this.#reaping.delete(sid)
-      this.#checkGone()
-    }
-    later(50, poll, { keepAlive: true })
+    if (this.#alive.size === 0) for (const done of this.#gone.splice(0)) done()
   }
 
   #watch (slot: Slot, worker: Worker): void {
     const link = worker.link
-    let buffer = ''
-    link?.on('data', (chunk: string | Buffer) => {
-      buffer += String(chunk)
-      let end: number
-      while ((end = buffer.indexOf('\n')) !== -1) {
-        const line = buffer.slice(0, end)
-        buffer = buffer.slice(end + 1)
-        if (line === 'PONG') worker.lastPong = performance.now()
-        else if (line.startsWith('STATUS ')) worker.answers[0]?.(line)
-        else if (line === 'STOPPING=1') this.#stoppingOnItsOwn(slot, worker)
-        else if (line === 'ACCEPTING=0') worker.close()
-        else if (line.startsWith('DRAINED ')) {
-          const m = /requests=(\d+) connections=(\d+)/.exec(line)
-          if (m !== null) worker.drained = { requests: Number(m[1]), connections: Number(m[2]) }
-        }
+    const lines = new LineReader((line) => {
+      const message = decodeChild(line)
+      switch (message?.type) {
+        case 'pong': worker.lastPong = performance.now(); break
+        case 'status': worker.answers[0]?.(message); break
+        case 'stopping': this.#stoppingOnItsOwn(slot, worker); break
+        case 'notAccepting': worker.close(); break
+        case 'drained': worker.drained = { requests: message.requests, connections: message.connections }; break
       }
     })
+    link?.on('data', (chunk: string | Buffer) => { lines.push(chunk) })
     link?.on('error', () => {})
     worker.process.once('exit', (code, signal) => {
       for (const answer of [...worker.answers]) answer(undefined)
       link?.destroy()
-      if (worker.retiring) {
+      if (isStopping(worker)) {
         const end = ending(worker, code, signal)
         const ms = worker.retired === undefined ? 0 : Math.round(performance.now() - worker.retired)
         this.events.emit('drained', { slot: worker.slot, pid: worker.pid, ms, end: end.end, cut: worker.drained?.requests ?? 0 })
@@ -610,10 +387,9 @@ export class Keeper {
   // A worker that drains though the keeper did not ask (someone sent it SIGTERM, or the app called
   // drain()) leaves its slot: a replacement starts now, while it finishes what it took.
   #stoppingOnItsOwn (slot: Slot, worker: Worker): void {
-    if (worker.retiring || this.#stopping !== undefined) return
-    worker.retiring = true
+    if (isStopping(worker) || this.#stopping !== undefined) return
     worker.retired = performance.now()
-    worker.state = 'draining'
+    moveTo(worker, 'draining', 'stopped')
     this.#log.warn({ worker: worker.pid }, `worker ${slot.index} (pid ${worker.pid}) is stopping on its own (a SIGTERM not from the keeper?): starting a replacement`)
     if (slot.current === worker) {
       slot.current = undefined
@@ -630,9 +406,8 @@ export class Keeper {
       return
     }
     const lived = performance.now() - (worker.ready ?? worker.started)
-    if (lived >= STABLE) slot.crashes = 0
-    slot.crashes++
-    const wait = backoff(slot.crashes)
+    const { crashes, wait } = afterExit(slot.crashes, lived)
+    slot.crashes = crashes
     const how = signal ?? `code ${code ?? '?'}`
     const after = `${(lived / 1000).toFixed(1)} s`
     if (slot.crashes >= 3) {
@@ -662,7 +437,7 @@ export class Keeper {
       const generation = this.#generation
       this.#startWorker(slot, generation).then((worker) => {
         if (slot.starting !== abort || this.#stopping !== undefined) {
-          this.#retire(worker)
+          this.#retire(worker, this.#stopping !== undefined ? 'shutdown' : 'replaced')
           return
         }
         slot.starting = undefined
@@ -688,13 +463,12 @@ export class Keeper {
     slot.starting = undefined
   }
 
-  #retire (worker: Worker): void {
-    if (worker.retiring && worker.state === 'draining') return
+  #retire (worker: Worker, cause: DrainCause): void {
+    if (worker.state === 'draining' || worker.state === 'exited') return
     worker.retired ??= performance.now()
-    worker.retiring = true
-    worker.state = 'draining'
+    moveTo(worker, 'draining', cause)
     // Said on the link too: a worker whose app removed reload's SIGTERM listener still drains.
-    if (worker.answersPing && worker.link !== undefined && !worker.link.destroyed) worker.link.write('DRAIN\n', () => {})
+    if (worker.answersPing) tell(worker, { type: 'drain' })
     kill(worker.pid, 'SIGTERM')
     const killAfter = this.#options.drainTimeout + KILL_MARGIN
     later(killAfter, () => {
@@ -708,8 +482,7 @@ export class Keeper {
   /** SIGKILL, for a worker that cannot drain; its exit is no crash, and its log line says `why`. */
   #kill (worker: Worker, why: string): void {
     worker.retired ??= performance.now()
-    worker.retiring = true
-    worker.state = 'draining'
+    moveTo(worker, 'draining', 'killed')
     worker.killed ??= why
     kill(worker.pid, 'SIGKILL')
   }
@@ -721,7 +494,7 @@ export class Keeper {
    */
   #replace (worker: Worker, reason: ReplaceReason, why: string): void {
     const slot = this.#slots[worker.slot - 1] as Slot
-    if (worker.replacing !== undefined || worker.retiring || this.#stopping !== undefined || slot.current !== worker) return
+    if (worker.replacing !== undefined || isStopping(worker) || this.#stopping !== undefined || slot.current !== worker) return
     worker.replacing = reason
     this.#replaced[reason]++
     this.#restarts++
@@ -738,7 +511,7 @@ export class Keeper {
     slot.starting = abort
     this.#startWorker(slot, this.#generation).then((next) => {
       if (slot.starting !== abort || this.#stopping !== undefined) {
-        this.#retire(next)
+        this.#retire(next, this.#stopping !== undefined ? 'shutdown' : 'replaced')
         return
       }
       slot.starting = undefined
@@ -746,7 +519,7 @@ export class Keeper {
       this.#log.info({ worker: next.pid, generation: next.generation }, `worker ${slot.index} serves again; pid ${worker.pid} ${reason === 'unresponsive' ? 'is killed' : 'drains'}`)
       if (!this.#alive.has(worker.pid)) return
       if (reason === 'unresponsive') this.#kill(worker, 'as unresponsive')
-      else this.#retire(worker)
+      else this.#retire(worker, 'replaced')
     }, (err: ReloadError) => {
       if (slot.starting !== abort || this.#stopping !== undefined) return
       slot.starting = undefined
@@ -766,27 +539,8 @@ export class Keeper {
   }
 }
 
-/** How a worker that was told to stop ended, in the log's words, and whether that was a clean drain. */
-function ending (worker: Worker, code: number | null, signal: NodeJS.Signals | null): { text: string, clean: boolean, end: DrainEnd } {
-  if (worker.killed !== undefined) return { text: `was killed ${worker.killed}`, clean: false, end: 'killed' }
-  const cut = worker.drained?.requests ?? 0
-  if (cut > 0) return { text: `cut ${cut} request${cut === 1 ? '' : 's'} at the drain timeout and exited`, clean: false, end: 'cut' }
-  if (worker.drained !== undefined) {
-    return code === 0 ? { text: 'drained and exited', clean: true, end: 'drained' } : { text: `drained and exited with code ${code ?? '?'}`, clean: false, end: 'exited' }
-  }
-  if (signal !== null || code !== 0) return { text: `exited with ${signal ?? `code ${code ?? '?'}`} before draining`, clean: false, end: 'exited' }
-  // An app on an older @reload/core says nothing of its drain: exit code 0 is its word.
-  return { text: 'exited with code 0', clean: true, end: 'drained' }
-}
-
 function mb (bytes: number): string {
   return `${Math.round(bytes / 1024 / 1024)} MB`
-}
-
-/** 0 for the first exit, then 250 ms doubling up to 10 s. */
-export function backoff (crashes: number): number {
-  if (crashes <= 1) return 0
-  return Math.min(BACKOFF_FIRST * 2 ** (crashes - 2), BACKOFF_CAP)
 }
 
 function kill (pid: number, signal: NodeJS.Signals): void {

@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type CounterConfiguration, type GaugeConfiguration, type HistogramConfiguration } from 'prom-client'
 import { ReloadError, type Logger } from '@reload/core/keeper'
 import type { Address } from './args.js'
-import type { DrainEnd, Keeper, KeeperEvents, KeeperStatus, WorkerStatus } from './keeper.js'
+import type { Keeper } from './keeper.js'
+import type { KeeperEvents, KeeperStatus, WorkerStatus } from './keeper-status.js'
+import type { DrainEnd } from './worker.js'
 
 /** What the metrics read of the keeper: its events as they happen, its status at scrape time. */
 export type Observed = Pick<Keeper, 'events' | 'status'>

@@ -1,6 +1,7 @@
 import { ReloadError } from '@reload/core/keeper'
 import { ask } from './control.js'
-import type { KeeperStatus, Restart, WorkerStatus } from './keeper.js'
+import type { KeeperStatus, WorkerStatus } from './keeper-status.js'
+import type { Restart } from './worker.js'
 
 function seconds (ms: number): string {
   const s = Math.round(ms / 1000)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { backoff, parseAddress, parseArgs, parseTime } from '../src/index.js'
+import { parseAddress, parseArgs, parseTime } from '../src/index.js'
+import { backoff } from '../src/slots.js'
 import { parseSize, usage } from '../src/args.js'
 
 function usageError (argv: string[]): string {

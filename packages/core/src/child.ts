@@ -3,6 +3,7 @@ import type { Socket } from 'node:net'
 import { ReloadError } from './errors.js'
 import { LISTEN_FDS_START, listenEnv } from './fds.js'
 import { launch } from './launch.js'
+import { decodeChild, LineReader, type ChildMessage } from './link.js'
 import { debug } from './log.js'
 import { delay, later } from './timers.js'
 
@@ -30,8 +31,8 @@ export interface SpawnOptions {
   what?: string
   /** What the messages of a failed start advise: `fix it and reload again` unless given ('' for none). */
   advice?: string
-  /** Told every line the child says before it is ready other than `READY=1` and `ERROR=` (what it supports). */
-  onLine?: (line: string) => void
+  /** Told what the child says before it is ready, other than ready or its error (what it supports). */
+  onMessage?: (message: ChildMessage) => void
 }
 
 /** A new generation that said it is ready, and the link its parent keeps to it until the parent exits. */
@@ -131,8 +132,9 @@ function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
   const advice = options.advice ?? 'fix it and reload again'
   const advise = (text: string): string => advice === '' ? text : `${text}, ${advice}`
   return new Promise((resolve, reject) => {
-    let buffer = ''
+    let settled = false
     const finish = (err?: Error): void => {
+      settled = true
       timer.cancel()
       options.signal.removeEventListener('abort', onAbort)
       child.off('exit', onExit)
@@ -147,21 +149,20 @@ function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
       stop(child, options.killAfter)
       reject(err)
     }
-    const onData = (chunk: string): void => {
-      buffer += chunk
-      let end: number
-      while ((end = buffer.indexOf('\n')) !== -1) {
-        const line = buffer.slice(0, end)
-        buffer = buffer.slice(end + 1)
-        if (line === 'READY=1') { finish(); return }
-        if (line.startsWith('ERROR=')) {
-          finish(new ReloadError('ERR_RELOAD_CHILD_FAILED',
-            `${what} (pid ${child.pid}) failed before it was ready: ${line.slice(6)}${advice === '' ? '' : `; ${advice}`}`))
-          return
-        }
-        options.onLine?.(line)
+    const lines = new LineReader((line) => {
+      // Lines after READY=1 (or ERROR=) are for whoever reads the link next.
+      if (settled) return
+      const message = decodeChild(line)
+      if (message === undefined) return
+      if (message.type === 'ready') { finish(); return }
+      if (message.type === 'error') {
+        finish(new ReloadError('ERR_RELOAD_CHILD_FAILED',
+          `${what} (pid ${child.pid}) failed before it was ready: ${message.reason}${advice === '' ? '' : `; ${advice}`}`))
+        return
       }
-    }
+      options.onMessage?.(message)
+    })
+    const onData = (chunk: string): void => { lines.push(chunk) }
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
       const error = new ReloadError('ERR_RELOAD_CHILD_EXITED',
         `${what} (pid ${child.pid}) exited with ${signal ?? `code ${code}`} before it was ready; ` +

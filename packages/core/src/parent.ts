@@ -1,4 +1,5 @@
 import { Socket } from 'node:net'
+import { decodeParent, encodeChild, LineReader, type ChildMessage, type ParentMessage } from './link.js'
 import { debug } from './log.js'
 
 /**
@@ -12,8 +13,8 @@ export class ParentLink {
   readonly #socket: Socket | undefined
   readonly #exited: Promise<void>
   #markExited: () => void = () => {}
-  /** Answers a question line from the parent (a `reload run` keeper asks `STATUS`), or undefined to say nothing. */
-  answer: (question: string) => string | undefined = () => undefined
+  /** Answers what a `reload run` keeper asks (`STATUS`, `PING`, `DRAIN`), or undefined to say nothing. */
+  answer: (question: ParentMessage) => ChildMessage | undefined = () => undefined
 
   constructor (fd: number | undefined) {
     this.#exited = new Promise((resolve) => { this.#markExited = resolve })
@@ -26,18 +27,13 @@ export class ParentLink {
     this.#socket.on('close', () => this.#gone())
     // A parent generation never writes: reading notices its end closing. A keeper also asks questions,
     // one per line. The link must not keep us alive.
-    let buffer = ''
-    this.#socket.setEncoding('utf8')
-    this.#socket.on('data', (chunk: string) => {
-      buffer += chunk
-      let end: number
-      while ((end = buffer.indexOf('\n')) !== -1) {
-        const reply = this.answer(buffer.slice(0, end))
-        buffer = buffer.slice(end + 1)
-        if (reply !== undefined) this.#write(reply, false).catch(() => {})
-      }
-      if (buffer.length > 4096) buffer = ''
+    const lines = new LineReader((line) => {
+      const question = decodeParent(line)
+      const reply = question === undefined ? undefined : this.answer(question)
+      if (reply !== undefined) this.#write(reply, false).catch(() => {})
     })
+    this.#socket.setEncoding('utf8')
+    this.#socket.on('data', (chunk: string) => { lines.push(chunk) })
     this.#socket.unref()
   }
 
@@ -52,34 +48,34 @@ export class ParentLink {
    * answers a keeper's `PING` with `PONG` from its event loop (a generation's parent ignores it).
    */
   async ready (): Promise<void> {
-    await this.#write('LIVENESS=1', false)
-    await this.#write('READY=1', false)
+    await this.#write({ type: 'liveness' }, false)
+    await this.#write({ type: 'ready' }, false)
   }
 
   /** Tells a keeper how the drain ended, just before exit: what was cut at the drain timeout, if anything. */
   async drained (cut: { requests: number, connections: number }): Promise<void> {
-    await this.#write(`DRAINED requests=${cut.requests} connections=${cut.connections}`, false)
+    await this.#write({ type: 'drained', ...cut }, false)
   }
 
   /** Tells a parent that still drains that this generation stops on purpose: no reason to take its sockets back. */
-  async stopping (): Promise<void> { await this.#write('STOPPING=1', false) }
+  async stopping (): Promise<void> { await this.#write({ type: 'stopping' }, false) }
 
   /** Tells a keeper that this worker's listeners are closed: from now on new connections go to the others. */
-  async closedListeners (): Promise<void> { await this.#write('ACCEPTING=0', false) }
+  async closedListeners (): Promise<void> { await this.#write({ type: 'notAccepting' }, false) }
 
   /** Tells the parent this generation failed before it was ready, and closes the link. */
-  async fail (reason: string): Promise<void> { await this.#write(`ERROR=${reason}`, true) }
+  async fail (reason: string): Promise<void> { await this.#write({ type: 'error', reason }, true) }
 
   #gone (): void {
     this.pid = undefined
     this.#markExited()
   }
 
-  #write (line: string, end: boolean): Promise<void> {
+  #write (message: ChildMessage, end: boolean): Promise<void> {
     const socket = this.#socket
     if (socket === undefined || socket.destroyed || !socket.writable) return Promise.resolve()
     return new Promise((resolve) => {
-      const text = `${line.replace(/\n/g, ' ')}\n`
+      const text = `${encodeChild(message)}\n`
       const done = (err?: Error | null): void => {
         if (err != null) debug('telling parent: %s', err)
         resolve()

@@ -102,14 +102,16 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       }, this.#fatal)
     }
     parent.answer = (question) => {
-      if (question === 'STATUS') {
-        return `STATUS requests=${this.requests} connections=${this.connections} state=${this.state} served=${served.count} heap=${process.memoryUsage().heapUsed}`
+      switch (question.type) {
+        case 'status':
+          return { type: 'status', requests: this.requests, connections: this.connections, state: this.state, served: served.count, heap: process.memoryUsage().heapUsed }
+        // Answered from the event loop on purpose: a loop that is stuck (or a stopped process) says nothing.
+        case 'ping': return { type: 'pong' }
+        case 'drain':
+          // The keeper's own word to drain: it holds even when the app removed reload's SIGTERM listener.
+          if (this.keeper !== undefined && this.#started && !this.isDraining) this.#retire('shutdown').catch(this.#fatal)
+          return undefined
       }
-      // Answered from the event loop on purpose: a loop that is stuck (or a stopped process) says nothing.
-      if (question === 'PING') return 'PONG'
-      // The keeper's own word to drain: it holds even when the app removed reload's SIGTERM listener.
-      if (question === 'DRAIN' && this.keeper !== undefined && this.#started && !this.isDraining) this.#retire('shutdown').catch(this.#fatal)
-      return undefined
     }
     this.#upgrader = new Upgrader(parent, {
       generation: this.generation,

@@ -4,6 +4,7 @@ import { spawnGeneration, type Child } from './child.js'
 import { ReloadError } from './errors.js'
 import { debug, type Logger } from './log.js'
 import type { ParentLink } from './parent.js'
+import { decodeChild, LineReader } from './link.js'
 
 /**
  * Where a generation is in its life: `starting` until ready (and again once every server is detached),
@@ -160,7 +161,8 @@ export class Upgrader {
   #watch (child: Child): void {
     child.process.unref()
     let stopping = false
-    child.link?.on('data', (chunk: string) => { if (chunk.includes('STOPPING=1')) stopping = true })
+    const lines = new LineReader((line) => { if (decodeChild(line)?.type === 'stopping') stopping = true })
+    child.link?.on('data', (chunk: string) => { lines.push(chunk) })
     child.process.once('exit', (code, signal) => {
       if (stopping || code === 0 || this.#state !== 'draining' || this.#child !== child) return
       this.#options.childDied({ pid: child.pid, code, signal })
