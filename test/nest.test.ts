@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, get, Load, startServer } from '@reload/test-helpers'
 
-// The NestJS recipe of the README, on both of Nest's platforms: the seed demo (a slow request finishes on
+// The NestJS recipe of docs/nestjs.md, on both of Nest's platforms: the seed demo (a slow request finishes on
 // the old pid, new requests get the new pid, the old pid exits) and a short keep-alive load across reloads.
 // Nest's shutdown hooks (onApplicationShutdown) run in the old generation after its last request, before it exits.
 const variants = [

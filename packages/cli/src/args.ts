@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import { ReloadError } from '@reload/core/keeper'
+import { CliError } from './errors.js'
 
 /** Where the keeper listens: a TCP host and port (port 0: any free port), or a unix socket path. */
 export type Address = { kind: 'tcp', host: string | undefined, port: number } | { kind: 'unix', path: string }
@@ -69,7 +69,7 @@ target (status, reload): --control PATH, --pid PID or --pid-file FILE; none need
 `
 
 function fail (message: string): never {
-  throw new ReloadError('ERR_RELOAD_USAGE', `${message}; see \`reload --help\``)
+  throw new CliError('ERR_RELOAD_USAGE', `${message}; see \`reload --help\``)
 }
 
 /** Milliseconds from `30000`, `500ms`, `30s`, `2m` or `Infinity`. */

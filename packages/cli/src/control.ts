@@ -3,6 +3,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { isAbsolute, join } from 'node:path'
 import { isStaleSocket, ReloadError, removeSocket, type Logger } from '@reload/core/keeper'
+import { CliError } from './errors.js'
 import { MAX_SOCKET_PATH, type Target } from './args.js'
 import type { Keeper } from './keeper.js'
 
@@ -104,7 +105,7 @@ export function makeControlDir (): ControlDir {
     return { dir: mkdtempSync(prefix), temporary: true, warnings }
   } catch (err) {
     const tried = [...warnings, `cannot create ${prefix}XXXXXX (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]
-    throw new ReloadError('ERR_RELOAD_CONTROL', `no folder for the control socket: ${tried.join('; ')}; make $TMPDIR (${tmpdir()}) writable by this user, or pass --control PATH`, { cause: err })
+    throw new CliError('ERR_RELOAD_CONTROL', `no folder for the control socket: ${tried.join('; ')}; make $TMPDIR (${tmpdir()}) writable by this user, or pass --control PATH`, { cause: err })
   }
 }
 
@@ -146,7 +147,7 @@ function reply (socket: Socket, body: object, end: boolean): void {
 export function serveControl (keeper: Keeper, path: string, log: Logger): Promise<Server> {
   const bytes = Buffer.byteLength(path)
   if (bytes > MAX_SOCKET_PATH) {
-    return Promise.reject(new ReloadError('ERR_RELOAD_CONTROL', `the control socket path ${path} is ${bytes} bytes, over the ${MAX_SOCKET_PATH} a unix socket path can have: pass a shorter --control PATH, or set TMPDIR to a shorter folder`))
+    return Promise.reject(new CliError('ERR_RELOAD_CONTROL', `the control socket path ${path} is ${bytes} bytes, over the ${MAX_SOCKET_PATH} a unix socket path can have: pass a shorter --control PATH, or set TMPDIR to a shorter folder`))
   }
   removeSocket(path)
   const server = createServer((socket) => {
@@ -186,7 +187,7 @@ export function serveControl (keeper: Keeper, path: string, log: Logger): Promis
   return new Promise((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException): void => {
       server.close()
-      reject(new ReloadError('ERR_RELOAD_CONTROL', `cannot open the control socket ${path} (${err.code ?? err.message}): pass another --control PATH, or check that folder's owner and permissions`, { cause: err }))
+      reject(new CliError('ERR_RELOAD_CONTROL', `cannot open the control socket ${path} (${err.code ?? err.message}): pass another --control PATH, or check that folder's owner and permissions`, { cause: err }))
     }
     server.once('error', failed)
     server.listen(path, () => {
@@ -257,7 +258,7 @@ export function ask (path: string, request: Request, { timeout, accept }: { time
     }
     const arm = (ms: number, message: string): void => {
       clearTimeout(timer)
-      timer = Number.isFinite(ms) ? setTimeout(() => finish(new ReloadError('ERR_RELOAD_CONTROL', message)), ms) : undefined
+      timer = Number.isFinite(ms) ? setTimeout(() => finish(new CliError('ERR_RELOAD_CONTROL', message)), ms) : undefined
     }
     arm(first, `no answer from the keeper at ${path} within ${first} ms: is it stopped (SIGSTOP, a debugger) or swamped? ` +
       'It will not run this request, as it reads it too late; check the keeper, then ask again')
@@ -266,7 +267,7 @@ export function ask (path: string, request: Request, { timeout, accept }: { time
       try {
         body = JSON.parse(text) as Record<string, unknown>
       } catch {
-        finish(new ReloadError('ERR_RELOAD_CONTROL', `the keeper at ${path} answered something that is not JSON: ${text.slice(0, 200)}`))
+        finish(new CliError('ERR_RELOAD_CONTROL', `the keeper at ${path} answered something that is not JSON: ${text.slice(0, 200)}`))
         return
       }
       if (body.accepted === true) {
@@ -293,15 +294,15 @@ export function ask (path: string, request: Request, { timeout, accept }: { time
     })
     socket.on('end', () => {
       if (buffer.trim() !== '') line(buffer)
-      finish(new ReloadError('ERR_RELOAD_CONTROL', `the keeper at ${path} closed the control socket without an answer: did it exit, or are ${MAX_CONNECTIONS} control connections open?`))
+      finish(new CliError('ERR_RELOAD_CONTROL', `the keeper at ${path} closed the control socket without an answer: did it exit, or are ${MAX_CONNECTIONS} control connections open?`))
     })
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // Once connected, an error is the keeper closing on us (EPIPE, ECONNRESET): it is there.
       if (connected) {
-        finish(new ReloadError('ERR_RELOAD_CONTROL', `the keeper at ${path} closed the control socket without an answer (${err.code ?? err.message}): did it exit, or are ${MAX_CONNECTIONS} control connections open?`, { cause: err }))
+        finish(new CliError('ERR_RELOAD_CONTROL', `the keeper at ${path} closed the control socket without an answer (${err.code ?? err.message}): did it exit, or are ${MAX_CONNECTIONS} control connections open?`, { cause: err }))
         return
       }
-      finish(new ReloadError('ERR_RELOAD_NO_KEEPER', `no keeper answers at ${path} (${err.code ?? err.message}); is \`reload run\` running, as this user?`, { cause: err }))
+      finish(new CliError('ERR_RELOAD_NO_KEEPER', `no keeper answers at ${path} (${err.code ?? err.message}); is \`reload run\` running, as this user?`, { cause: err }))
     })
   })
 }
@@ -330,7 +331,7 @@ export async function findKeeper (target: Target): Promise<string> {
   if (pid === undefined && target.pidFile !== undefined) {
     let text: string
     try { text = readFileSync(target.pidFile, 'utf8') } catch (err) {
-      throw new ReloadError('ERR_RELOAD_NO_KEEPER', `cannot read the pid file ${target.pidFile} (${(err as NodeJS.ErrnoException).code ?? ''}): is the keeper running with --pid-file there?`)
+      throw new CliError('ERR_RELOAD_NO_KEEPER', `cannot read the pid file ${target.pidFile} (${(err as NodeJS.ErrnoException).code ?? ''}): is the keeper running with --pid-file there?`)
     }
     pid = Number(text.trim())
   }
@@ -338,8 +339,8 @@ export async function findKeeper (target: Target): Promise<string> {
   const where = dirs.length === 0 ? 'no control folder of this user exists' : `looked in ${dirs.join(', ')}`
   const passedOver = skipped.length === 0 ? '' : `; passed over ${skipped.join('; ')}`
   const missing = (what: string): never => {
-    if (skipped.length > 0) throw new ReloadError('ERR_RELOAD_CONTROL', `${what} (${where}${passedOver}): a control folder must be one this user owns that no one else can open (mode 700); remove the wrong one, or pass --control PATH`)
-    throw new ReloadError('ERR_RELOAD_NO_KEEPER', `${what} (${where}); start one with \`reload run\`, or pass --control PATH`)
+    if (skipped.length > 0) throw new CliError('ERR_RELOAD_CONTROL', `${what} (${where}${passedOver}): a control folder must be one this user owns that no one else can open (mode 700); remove the wrong one, or pass --control PATH`)
+    throw new CliError('ERR_RELOAD_NO_KEEPER', `${what} (${where}); start one with \`reload run\`, or pass --control PATH`)
   }
   if (pid !== undefined) {
     for (const dir of dirs) {
@@ -365,5 +366,5 @@ export async function findKeeper (target: Target): Promise<string> {
   }
   if (live.length === 1) return live[0] as string
   if (live.length === 0) return missing('no keeper of this user is running')
-  throw new ReloadError('ERR_RELOAD_NO_KEEPER', `${live.length} keepers are running (pids ${live.map((p) => p.replace(/^.*\/(\d+)\.sock$/, '$1')).join(', ')}): say which with --pid PID, --pid-file FILE or --control PATH`)
+  throw new CliError('ERR_RELOAD_NO_KEEPER', `${live.length} keepers are running (pids ${live.map((p) => p.replace(/^.*\/(\d+)\.sock$/, '$1')).join(', ')}): say which with --pid PID, --pid-file FILE or --control PATH`)
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { checkInternals, ReloadError, removeSocket, type Logger } from '@reload/core/keeper'
+import { CliError } from './errors.js'
 import type { RunOptions } from './args.js'
 import { Keeper } from './keeper.js'
 import { holdListeners } from './listen.js'
@@ -32,7 +33,7 @@ export async function dev (options: DevOptions): Promise<number | undefined> {
   if (options.listen.length === 0 && process.env.LISTEN_FDS === undefined) {
     const port = process.env.PORT
     if (port === undefined || !/^\d+$/.test(port)) {
-      throw new ReloadError('ERR_RELOAD_USAGE', 'reload dev has nothing to listen on: give --listen ADDR (PORT, HOST:PORT, unix:/path), or set PORT')
+      throw new CliError('ERR_RELOAD_USAGE', 'reload dev has nothing to listen on: give --listen ADDR (PORT, HOST:PORT, unix:/path), or set PORT')
     }
     options.listen.push({ kind: 'tcp', host: undefined, port: Number(port) })
   }

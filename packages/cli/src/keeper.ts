@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { decodeChild, later, LineReader, ReloadError, spawnWorker, startCwd, type Logger } from '@reload/core/keeper'
+import { CliError } from './errors.js'
 import type { RunOptions } from './args.js'
 import type { KeeperEvents, KeeperStatus, Replacement, RollRecord, RollResult, SlotStatus } from './keeper-status.js'
 import type { Held } from './listen.js'
@@ -114,8 +115,8 @@ export class Keeper {
    * for every request made meanwhile (a burst of SIGHUPs is one more roll, not a storm).
    */
   reload (): Promise<RollResult> {
-    if (this.#stopping !== undefined) return Promise.reject(new ReloadError('ERR_RELOAD_DRAINING', 'the keeper is shutting down: nothing to reload'))
-    if (this.#starting) return Promise.reject(new ReloadError('ERR_RELOAD_NOT_READY', 'the first workers are still starting: reload once they are ready'))
+    if (this.#stopping !== undefined) return Promise.reject(new CliError('ERR_RELOAD_DRAINING', 'the keeper is shutting down: nothing to reload'))
+    if (this.#starting) return Promise.reject(new CliError('ERR_RELOAD_NOT_READY', 'the first workers are still starting: reload once they are ready'))
     if (this.#roll === undefined) {
       this.#roll = this.#rollOnce().finally(() => { this.#roll = undefined })
       return this.#roll
@@ -134,14 +135,14 @@ export class Keeper {
     notify(`RELOADING=1\nSTATUS=rolling over to generation ${generation}`).catch(() => {})
     this.#log.info({ generation, count: this.#slots.length }, `rolling ${this.#slots.length === 1 ? 'the worker' : `${this.#slots.length} workers`} over to generation ${generation}`)
     for (const slot of this.#slots) {
-      if (this.#stopping !== undefined) throw new ReloadError('ERR_RELOAD_ABORTED', 'roll abandoned: the keeper is shutting down')
+      if (this.#stopping !== undefined) throw new CliError('ERR_RELOAD_ABORTED', 'roll abandoned: the keeper is shutting down')
       let next: Worker
       try {
         next = await this.#startWorker(slot, generation)
       } catch (err) {
         const cause = err as ReloadError
-        if (this.#stopping !== undefined) throw new ReloadError('ERR_RELOAD_ABORTED', 'roll abandoned: the keeper is shutting down', { cause })
-        const error = new ReloadError('ERR_RELOAD_ROLL_FAILED',
+        if (this.#stopping !== undefined) throw new CliError('ERR_RELOAD_ABORTED', 'roll abandoned: the keeper is shutting down', { cause })
+        const error = new CliError('ERR_RELOAD_ROLL_FAILED',
           `reload failed at worker ${slot.index} of ${this.#slots.length} (${cause.code ?? 'error'}): ${cause.message}. ` +
           `Worker ${slot.index}${slot.index < this.#slots.length ? ' and the ones after it' : ''} keep${slot.index < this.#slots.length ? '' : 's'} serving the previous code; fix it and reload again`,
           { cause })

@@ -2,7 +2,8 @@ import { lookup } from 'node:dns/promises'
 import { statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname } from 'node:path'
-import { bindSocket, encodeName, isStaleSocket, removeSocket, ReloadError, takeInheritance, type BoundSocket } from '@reload/core/keeper'
+import { bindSocket, encodeName, isStaleSocket, removeSocket, takeInheritance, type BoundSocket } from '@reload/core/keeper'
+import { CliError } from './errors.js'
 import { MAX_SOCKET_PATH, type Address } from './args.js'
 
 /** A listening socket the keeper holds for its whole life, and the name its workers know it by. */
@@ -18,7 +19,7 @@ function label (host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`
 }
 
-function listenError (address: string, err: NodeJS.ErrnoException): ReloadError {
+function listenError (address: string, err: NodeJS.ErrnoException): CliError {
   const hint = err.code === 'EADDRINUSE'
     ? 'another process listens there (an old keeper or server still running?): stop it, or choose another address'
     : err.code === 'EACCES'
@@ -26,11 +27,11 @@ function listenError (address: string, err: NodeJS.ErrnoException): ReloadError 
       : err.code === 'EADDRNOTAVAIL'
         ? 'no network interface of this machine has that address'
         : 'check the address'
-  return new ReloadError('ERR_RELOAD_LISTEN', `cannot listen on ${address} (${err.code ?? err.message}): ${hint}`, { cause: err })
+  return new CliError('ERR_RELOAD_LISTEN', `cannot listen on ${address} (${err.code ?? err.message}): ${hint}`, { cause: err })
 }
 
 // libuv reports a unix socket's missing folder as EACCES too: the folder itself tells which it is.
-function unixError (path: string, err: NodeJS.ErrnoException): ReloadError {
+function unixError (path: string, err: NodeJS.ErrnoException): CliError {
   const address = `unix:${path}`
   const folder = dirname(path)
   let hint: string | undefined
@@ -51,7 +52,7 @@ function unixError (path: string, err: NodeJS.ErrnoException): ReloadError {
     hint = 'something is already at that path (a socket another process listens on, or a file): stop that process, or choose another path'
   }
   if (hint === undefined) return listenError(address, err)
-  return new ReloadError('ERR_RELOAD_LISTEN', `cannot listen on ${address} (${err.code ?? err.message}): ${hint}`, { cause: err })
+  return new CliError('ERR_RELOAD_LISTEN', `cannot listen on ${address} (${err.code ?? err.message}): ${hint}`, { cause: err })
 }
 
 function once (fn: () => void): () => void {

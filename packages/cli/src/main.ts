@@ -1,6 +1,7 @@
 import { readFileSync, rmdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { checkInternals, ReloadError, removePidFile, removeSocket, stderrLogger, writePidFile, type Logger } from '@reload/core/keeper'
+import { checkInternals, commandWrapper, ReloadError, removePidFile, removeSocket, stderrLogger, writePidFile, type Logger } from '@reload/core/keeper'
+import { CliError } from './errors.js'
 import { parseArgs, usage, type RunOptions } from './args.js'
 import { dev } from './dev.js'
 import { ask, findKeeper, makeControlDir, serveControl } from './control.js'
@@ -55,7 +56,7 @@ async function run (options: RunOptions): Promise<number | undefined> {
   const { held, warnings } = await holdListeners(options.listen)
   for (const warning of warnings) log.warn({}, warning)
   if (held.length === 0) {
-    throw new ReloadError('ERR_RELOAD_USAGE', 'reload run has nothing to listen on: give --listen ADDR (PORT, HOST:PORT, unix:/path), or start it under systemd socket activation')
+    throw new CliError('ERR_RELOAD_USAGE', 'reload run has nothing to listen on: give --listen ADDR (PORT, HOST:PORT, unix:/path), or start it under systemd socket activation')
   }
   const wrapper = wrapperOf(options.command)
   if (wrapper !== undefined) log.warn({ command: options.command.join(' ') }, wrapper)
@@ -93,7 +94,7 @@ async function run (options: RunOptions): Promise<number | undefined> {
   const onReload = (signal: NodeJS.Signals): void => {
     if (!ready) { log.warn({}, `${signal} ignored: the workers are still starting`); return }
     log.info({}, `${signal} received`)
-    keeper.reload().catch((err: ReloadError) => { if (err.code !== 'ERR_RELOAD_ROLL_FAILED') log.warn({ code: err.code }, `${signal} ignored: ${err.message}`) })
+    keeper.reload().catch((err: ReloadError<string>) => { if (err.code !== 'ERR_RELOAD_ROLL_FAILED') log.warn({ code: err.code }, `${signal} ignored: ${err.message}`) })
   }
   for (const signal of ['SIGHUP', 'SIGUSR2'] as const) process.on(signal, onReload)
   let server
@@ -111,7 +112,7 @@ async function run (options: RunOptions): Promise<number | undefined> {
     } catch (err) {
       cleanup(held, control, controlDir, undefined)
       if (err instanceof ReloadError) throw err
-      throw new ReloadError('ERR_RELOAD_PID_FILE', `could not write the pid file ${options.pidFile} (${(err as Error).message}); make its folder writable by this user, or change --pid-file`, { cause: err })
+      throw new CliError('ERR_RELOAD_PID_FILE', `could not write the pid file ${options.pidFile} (${(err as Error).message}); make its folder writable by this user, or change --pid-file`, { cause: err })
     }
     pidFile = options.pidFile
   }
@@ -139,23 +140,11 @@ async function run (options: RunOptions): Promise<number | undefined> {
   return undefined
 }
 
-// These start the server as a child of their own and do not pass it the listening sockets (fd 3 on).
-const wrappers: Record<string, string> = {
-  npm: 'put `reload run -- node server.js` in the npm script and run `npm start`',
-  npx: 'run the program with node directly',
-  pnpm: 'put `reload run -- node server.js` in the package script',
-  yarn: 'put `reload run -- node server.js` in the package script',
-  tsx: 'run `reload run -- node --import tsx server.ts`',
-  'ts-node': 'run `reload run -- node --import tsx server.ts` (or ts-node\'s --loader with node)',
-  nodemon: 'use `reload dev` or `reload run` with node directly'
-}
-
 /** A warning when `command` starts with a wrapper that will not hand the sockets to the server. */
 export function wrapperOf (command: string[]): string | undefined {
-  const name = (command[0] ?? '').split('/').pop() ?? ''
-  const fix = wrappers[name]
-  if (fix === undefined) return undefined
-  return `${name} starts the server as its own child and does not pass the listening sockets on, so the workers cannot start: ${fix}`
+  const wrapper = commandWrapper(command)
+  if (wrapper === undefined) return undefined
+  return `${wrapper.name} starts the server as its own child and does not pass the listening sockets on, so the workers cannot start: ${wrapper.fix}`
 }
 
 function cleanup (held: Held[], controlPath: string, controlDir: string | undefined, pidFile: string | undefined, metrics?: MetricsServer): void {

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type CounterConfiguration, type GaugeConfiguration, type HistogramConfiguration } from 'prom-client'
-import { ReloadError, type Logger } from '@reload/core/keeper'
+import type { Logger } from '@reload/core/keeper'
+import { CliError } from './errors.js'
 import type { Address } from './args.js'
 import type { Keeper } from './keeper.js'
 import type { KeeperEvents, KeeperStatus, WorkerStatus } from './keeper-status.js'
@@ -168,7 +169,7 @@ function hostLabel (host: string): string {
   return host.includes(':') ? `[${host}]` : host
 }
 
-function listenError (address: Extract<Address, { kind: 'tcp' }>, err: NodeJS.ErrnoException): ReloadError {
+function listenError (address: Extract<Address, { kind: 'tcp' }>, err: NodeJS.ErrnoException): CliError {
   const where = address.host === undefined ? `port ${address.port} (every address)` : `${hostLabel(address.host)}:${address.port}`
   const code = err.code ?? err.message
   const hint = err.code === 'EADDRINUSE'
@@ -180,7 +181,7 @@ function listenError (address: Extract<Address, { kind: 'tcp' }>, err: NodeJS.Er
         : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN'
           ? 'that host name does not resolve: give --metrics an IP address or a name this machine resolves'
           : 'check the --metrics address'
-  return new ReloadError('ERR_RELOAD_LISTEN', `cannot serve metrics on ${where} (${code}): ${hint}`, { cause: err })
+  return new CliError('ERR_RELOAD_LISTEN', `cannot serve metrics on ${where} (${code}): ${hint}`, { cause: err })
 }
 
 function answer (res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {

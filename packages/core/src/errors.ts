@@ -1,4 +1,4 @@
-/** Every code a {@link ReloadError} can carry. Branch on these, not on `instanceof`. */
+/** Every code a {@link ReloadError} of `@reload/core` can carry. Branch on these, not on `instanceof`. */
 export type ReloadErrorCode =
   | 'ERR_RELOAD_INVALID_OPTION'
   | 'ERR_RELOAD_NOT_READY'
@@ -14,21 +14,19 @@ export type ReloadErrorCode =
   | 'ERR_RELOAD_SOCKET_PATH'
   | 'ERR_RELOAD_PID_FILE'
   | 'ERR_RELOAD_MANAGED'
-  | 'ERR_RELOAD_USAGE'
   | 'ERR_RELOAD_LISTEN'
-  | 'ERR_RELOAD_ROLL_FAILED'
-  | 'ERR_RELOAD_NO_KEEPER'
-  | 'ERR_RELOAD_CONTROL'
 
 /**
  * The one error class of reload. `code` is stable across releases; `message` says what happened and
- * what to do; `cause` carries the underlying error where there is one.
+ * what to do; `cause` carries the underlying error where there is one. `@reload/cli` uses it with codes
+ * of its own (`C`), which core never throws.
  */
-export class ReloadError extends Error {
+export class ReloadError<C extends string = ReloadErrorCode> extends Error {
   override name = 'ReloadError'
-  readonly code: ReloadErrorCode
+  readonly code: C
 
-  constructor (code: ReloadErrorCode, message: string, options?: ErrorOptions) {
+  // NoInfer: core's own `new ReloadError('…')` is checked against core's codes, never widened by a typo.
+  constructor (code: NoInfer<C>, message: string, options?: ErrorOptions) {
     super(message, options)
     this.code = code
   }

@@ -94,7 +94,7 @@ const shells = new Set(['sh', 'bash', 'dash', 'zsh', 'ash', 'ksh'])
 
 // Wrappers that start the server as their child, wait for it, and do not pass its sockets on.
 const wrappers = new Map([['npm', 'npm'], ['npm-cli', 'npm'], ['npx', 'npx'], ['npx-cli', 'npx'], ['pnpm', 'pnpm'],
-  ['yarn', 'yarn'], ['tsx', 'tsx'], ['nodemon', 'nodemon']])
+  ['yarn', 'yarn'], ['tsx', 'tsx'], ['ts-node', 'ts-node'], ['nodemon', 'nodemon']])
 
 function wrapperName (argv: readonly string[]): string | undefined {
   const [first = '', second = ''] = argv
@@ -148,7 +148,17 @@ const fixes: Partial<Record<string, string>> = {
   pnpm: 'run `node server.js` directly, or put `reload run -- node server.js` in the package script',
   yarn: 'run `node server.js` directly, or put `reload run -- node server.js` in the package script',
   tsx: 'run `node --import tsx server.ts` (it reloads as is), or `reload dev -- node --import tsx server.ts` to develop',
+  'ts-node': 'run `node --import tsx server.ts` (or node with ts-node\'s loader), not the ts-node command',
   nodemon: 'run `node server.js` directly, or `reload dev -- node server.js` in place of nodemon'
+}
+
+/**
+ * The wrapper a command starts with (`npm start`, `npx …`, `node …/tsx/dist/cli.mjs …`), and what to run
+ * instead: such a command starts the server as its own child, which does not get the listening sockets.
+ */
+export function commandWrapper (argv: readonly string[]): { name: string, fix: string } | undefined {
+  const name = wrapperName(argv)
+  return name === undefined ? undefined : { name, fix: fixes[name] ?? 'run the server with `node` directly' }
 }
 
 /**
