@@ -1,4 +1,5 @@
 import http from 'node:http'
+import http2 from 'node:http2'
 import net from 'node:net'
 import util from 'node:util'
 import { ReloadError } from './errors.js'
@@ -59,6 +60,30 @@ export function keepIdleOnClose (server: net.Server): () => void {
   if (typeof Reflect.get(server, 'closeIdleConnections') !== 'function') return () => {}
   Object.defineProperty(server, 'closeIdleConnections', { configurable: true, writable: true, value: () => {} })
   return () => { Reflect.deleteProperty(server, 'closeIdleConnections') }
+}
+
+/**
+ * Closes `server`'s listening handle only: `net.Server`'s own close, which `http.Server#close()` extends
+ * with closing idle connections (Node 19+) and `Http2Server#close()` with closing every session (Node 24).
+ */
+export function closeListenerOnly (server: net.Server): void {
+  net.Server.prototype.close.call(server)
+}
+
+// Since Node 24, Http2Server#close() also closes every session at once, with one final GOAWAY that refuses
+// the streams a client sent meanwhile. During the drain the ledger closes sessions itself, each in two steps
+// at its moment of the window: a server.close() then (the app's own shutdown code) closes the listener only.
+// An HTTP/2 server is told apart by its prototype's own `updateSettings`.
+/** Keeps an HTTP/2 server's `close()` from closing its sessions; a no-op for other servers. Returns the undo. */
+export function keepSessionsOnClose (server: net.Server): () => void {
+  const proto = Object.getPrototypeOf(server) as object
+  if (!Object.hasOwn(proto, 'updateSettings') || !Object.hasOwn(proto, 'close')) return () => {}
+  Object.defineProperty(server, 'close', {
+    configurable: true,
+    writable: true,
+    value: function close (this: net.Server, ...args: unknown[]) { return Reflect.apply(net.Server.prototype.close, this, args) as net.Server }
+  })
+  return () => { Reflect.deleteProperty(server, 'close') }
 }
 
 /** A bound socket no process listens on yet, held by `reload run`'s keeper for its whole life. */
@@ -144,5 +169,13 @@ export function checkInternals (): void {
   if (!idleClosed && process.versions.node.split('.').map(Number)[0] as number >= 19) {
     fail('how http.Server#close() closes idle connections (closeIdleConnections)')
   }
+  // net.Server's own close must leave the connections alone: the drain closes them itself.
+  let netClosedIdle = false
+  const plain = http.createServer()
+  Object.defineProperty(plain, 'closeIdleConnections', { configurable: true, value: () => { netClosedIdle = true } })
+  closeListenerOnly(plain)
+  if (netClosedIdle) fail('that net.Server#close() closes the listening handle only')
+  // Its own close() comes with Node 24 (and on TLS servers earlier): only where it is, is it kept from closing sessions.
+  if (!Object.hasOwn(Object.getPrototypeOf(http2.createServer()) as object, 'updateSettings')) fail('how an HTTP/2 server is told apart (Http2Server.prototype.updateSettings)')
   checked = true
 }

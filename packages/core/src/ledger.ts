@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2'
 import { Server as TlsServer } from 'node:tls'
 import { GoAway } from './goaway.js'
-import { currentResponse as current, isUpgraded, keepIdleOnClose } from './internals.js'
+import { closeListenerOnly, currentResponse as current, isUpgraded, keepIdleOnClose, keepSessionsOnClose } from './internals.js'
 import { later, type Later } from './timers.js'
 import { served } from './served.js'
 
@@ -88,7 +88,7 @@ export class Ledger {
     this.#idleDeadline = deadline - Math.min(1000, (deadline - this.#drainStart) / 10)
     // http.Server#close() also closes idle keep-alive sockets at once, and a client may be sending on
     // one right then (ECONNRESET). Closing only the listening handle leaves them to the idle grace.
-    if (this.server.listening) Server.prototype.close.call(this.server)
+    if (this.server.listening) closeListenerOnly(this.server)
     // A server.close() during the drain (a framework closing its servers, the app's own shutdown code)
     // would run that same idle close: the ledger closes idle sockets itself now.
     const restoreIdle = keepIdleOnClose(this.server)
@@ -213,19 +213,6 @@ export class Ledger {
   #check (): void {
     if (this.#draining !== undefined && this.#connections.size === 0) this.#resolve?.()
   }
-}
-
-// Since Node 24, Http2Server#close() also closes every session at once, with one final GOAWAY that refuses
-// the streams a client sent meanwhile. During the drain the ledger closes sessions itself, each in two steps
-// at its moment of the window: a server.close() then (the app's own shutdown code) closes the listener only.
-function keepSessionsOnClose (server: Server): () => void {
-  if (!Object.hasOwn(Object.getPrototypeOf(server) as object, 'updateSettings') || !Object.hasOwn(Object.getPrototypeOf(server) as object, 'close')) return () => {}
-  Object.defineProperty(server, 'close', {
-    configurable: true,
-    writable: true,
-    value: function close (this: Server, ...args: unknown[]) { return Reflect.apply(Server.prototype.close, this, args) as Server }
-  })
-  return () => { Reflect.deleteProperty(server, 'close') }
 }
 
 // Two GOAWAYs, as Envoy sends them: the first (last stream 2^31 - 1) tells the client to open no more
