@@ -1,5 +1,6 @@
 import { debug } from './log.js'
 import { inspectFds, type FdFact } from './sockets.js'
+import { PROTOCOL_VARS } from './link.js'
 
 /** Where an inherited listener listens, decoded from its name. */
 export type FdAddress =
@@ -58,7 +59,7 @@ export function decodeName (name: string): FdAddress | undefined {
 /** More than any real handover passes; a larger LISTEN_FDS is a mistake, not a list of fds to touch. */
 export const MAX_LISTEN_FDS = 1024
 
-const ourVars = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION', 'RELOAD_KEEPER'] as const
+const ourVars = PROTOCOL_VARS
 
 /**
  * Reads the listeners this process was given (`sd_listen_fds(3)` semantics), keeps those that are

@@ -2,6 +2,7 @@
 // started the way the first one was, not the way the app left process.argv and process.env since.
 import { readFileSync, realpathSync } from 'node:fs'
 import { basename, normalize } from 'node:path'
+import { PROTOCOL_VARS } from './link.js'
 import { debug } from './log.js'
 
 /** What the next generation runs: this Node.js binary, with the launch argv (after argv[0]) and environment. */
@@ -18,9 +19,9 @@ export interface Launch {
   command: () => LaunchCommand
 }
 
-// The handover protocol's own variables (fds.ts reads and removes the same ones): never passed on as they
+// The handover protocol's own variables (link.ts lists them; fds.ts reads and removes them): never passed on as they
 // came in; the spawn adds the next generation's.
-const protocol = new Set(['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION', 'RELOAD_KEEPER'])
+const protocol = new Set<string>(PROTOCOL_VARS)
 
 /**
  * Where the process was started: `$PWD` when it is the current directory by another path (a `current`

@@ -1,6 +1,13 @@
-// The link between a generation and its parent (the previous generation, or a `reload run` keeper): a unix
-// socket pair, one line per message each way. Every message is typed here, and only here is it written
-// or read. A line neither side knows is ignored, so an older keeper and a newer core work together.
+// The protocol between a generation and its parent (the previous generation, or a `reload run` keeper):
+// the environment that starts it, and the link, a unix socket pair with one line per message each way.
+// Every message is typed here, and only here is it written or read. A line neither side knows is ignored,
+// so an older keeper and a newer core work together.
+
+/**
+ * The protocol's variables: systemd's three, the link's fd, the generation, and the keeper's pid. A
+ * generation reads and removes them all at start (fds.ts); none is passed on to a next one as it was.
+ */
+export const PROTOCOL_VARS = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION', 'RELOAD_KEEPER'] as const
 
 /** What a generation (or a keeper's worker) tells its parent. */
 export type ChildMessage =
