@@ -68,7 +68,8 @@ export class Upgrader {
   /** Whether this generation stopped accepting for good (draining, or done). */
   get isRetiring (): boolean { return this.#state === 'draining' || this.#state === 'stopped' }
   /** Whether this generation ever reported ready (a generation stopped before ready shares files with the one that serves). */
-  wasReady = false
+  get wasReady (): boolean { return this.#wasReady }
+  #wasReady = false
 
   #to (next: ReloadState): void {
     if (!transitions[this.#state].includes(next)) throw new Error(`reload: no transition from ${this.#state} to ${next}`)
@@ -80,7 +81,7 @@ export class Upgrader {
   async ready (): Promise<boolean> {
     if (this.#state !== 'starting') return false
     this.#to('ready')
-    this.wasReady = true
+    this.#wasReady = true
     await this.parent.ready()
     return true
   }
