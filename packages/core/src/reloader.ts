@@ -11,6 +11,7 @@ import { debug, stderrLogger, toLogger, type Logger } from './log.js'
 import { changedOption, resolveOptions, type ReloadOptions, type ResolvedOptions } from './options.js'
 import { ParentLink } from './parent.js'
 import { removePidFile, writePidFile } from './pidfile.js'
+import { roleOf, type Role } from './role.js'
 import { served } from './served.js'
 import { Servers } from './servers.js'
 import { shutdown } from './shutdown.js'
@@ -55,6 +56,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
    */
   readonly keeper: number | undefined
   readonly #upgrader: Upgrader
+  readonly #role: Role
   readonly #listeners: Listeners
   readonly #servers: Servers
   readonly #beforeExit = new Set<() => unknown>()
@@ -84,10 +86,8 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     this.#log = toLogger(this.#options.logger ?? stderrLogger)
     const inheritance = takeInheritance()
     this.generation = inheritance.generation
-    this.keeper = inheritance.keeper
-    // A worker shares the keeper's terminal; once it hangs up, every write to it fails (EIO). The keeper
-    // outlives its terminal, and so must its workers, who have requests to finish.
-    if (this.keeper !== undefined) for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+    this.#role = roleOf(inheritance.keeper)
+    this.keeper = this.#role.keeper
     const parent = new ParentLink(inheritance.readyFd)
     served.start()
     if (parent.pid !== undefined) {
@@ -95,7 +95,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       parent.waitForExit().then(() => {
         this.emit('parentExit', { pid })
         // A worker whose keeper died must not live on: it would hold the port against the keeper's restart.
-        if (this.keeper !== undefined && this.#started && !this.isDraining) {
+        if (this.#role.drainsWithParent && this.#started && !this.isDraining) {
           this.#log.warn({ keeper: pid }, `the keeper (pid ${pid}) is gone: this worker drains and exits`)
           this.#retire('shutdown').catch(this.#fatal)
         }
@@ -109,7 +109,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
         case 'ping': return { type: 'pong' }
         case 'drain':
           // The keeper's own word to drain: it holds even when the app removed reload's SIGTERM listener.
-          if (this.keeper !== undefined && this.#started && !this.isDraining) this.#retire('shutdown').catch(this.#fatal)
+          if (this.#role.drainsOnRequest && this.#started && !this.isDraining) this.#retire('shutdown').catch(this.#fatal)
           return undefined
       }
     }
@@ -121,7 +121,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       cwd: () => this.#options.cwd ?? this.#cwd,
       log: () => this.#log
     })
-    this.#listeners = new Listeners(inheritance.fds, { byPortAlone: this.keeper !== undefined }, {
+    this.#listeners = new Listeners(inheritance.fds, { byPortAlone: this.#role.byPortAlone }, {
       settled: () => this.#onListened(),
       error: (err, server) => this.#onListenError(err, server),
       // Node removes a socket path when its server closes; reload's rename keeps it, so a close that
@@ -214,7 +214,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     if (this.state !== 'starting') return
     // The pid file must never name a dead process while a live one serves: a generation that cannot
     // write it does not serve. At a handover the old one, still named there, serves on.
-    if (this.#options.pidFile !== undefined && this.keeper === undefined) {
+    if (this.#options.pidFile !== undefined && this.#role.ownsFiles) {
       try {
         writePidFile(this.#options.pidFile)
       } catch (err) {
@@ -226,7 +226,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
       }
     }
     const closed = this.#listeners.closeUnclaimed()
-    if (closed.length > 0 && this.keeper !== undefined) {
+    if (closed.length > 0 && this.#role.failsOnUnclaimed) {
       // A keeper's worker that leaves one of its sockets alone serves somewhere nobody sends traffic.
       const listening = this.#listeners.bindings.map((b) => b.name).join(', ') || 'nothing'
       const why = `this app does not listen on the keeper's ${closed.join(', ')} (it listens on ${listening}); ` +
@@ -249,11 +249,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
    * this generation goes on serving as before.
    */
   async upgrade (): Promise<UpgradeResult> {
-    if (this.keeper !== undefined) {
-      throw new ReloadError('ERR_RELOAD_MANAGED', `this process is a worker of the reload run keeper (pid ${this.keeper}), which replaces its workers itself; ` +
-        `reload with \`reload reload\` or \`kill -HUP ${this.keeper}\``)
-    }
-    const refused = this.#upgrader.refusal()
+    const refused = this.#role.upgradeRefusal() ?? this.#upgrader.refusal()
     if (refused !== undefined) throw refused
     const handed = this.#listeners.bindings.filter((b) => b.fd >= 0)
     const listeners = handed.map(({ fd, name }) => ({ fd, name }))
@@ -327,24 +323,20 @@ export class Reloader extends EventEmitter<ReloadEvents> {
   #start (): void {
     if (this.#started) return
     this.#started = true
-    const keeper = this.keeper
+    const role = this.#role
     const refusals: Record<string, string> = {
       ERR_RELOAD_NOT_READY: 'this generation is not ready yet',
       ERR_RELOAD_IN_PROGRESS: 'a handover is already in progress'
     }
     const signals = installSignals(this.#options.signal, this.#options.shutdownSignals, {
       refusal: () => {
-        if (keeper !== undefined) return undefined
+        if (!role.reportsRefusals) return undefined
         const refused = this.#upgrader.refusal()
         if (refused === undefined) return undefined
         if (refused.code !== 'ERR_RELOAD_DRAINING') return refusals[refused.code] ?? refused.message
         return this.state === 'stopped' ? 'this generation is exiting' : 'this generation is draining; signal the one that serves now'
       },
-      upgrade: () => {
-        if (keeper === undefined) { this.upgrade().catch(() => {}); return }
-        this.#log.info({ keeper }, `passing it on to the keeper (pid ${keeper}), which replaces its workers`)
-        try { process.kill(keeper, 'SIGHUP') } catch (err) { this.#log.warn({ keeper }, `could not signal the keeper: ${(err as Error).message}`) }
-      },
+      upgrade: () => { role.onReloadSignal(() => { this.upgrade().catch(() => {}) }, this.#log) },
       isRetiring: () => this.#retiring !== undefined,
       shutdown: () => { this.#retire('shutdown').catch(this.#fatal) },
       force: () => this.#force.abort()
@@ -442,7 +434,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     // A new generation stopped before it was ready shares its unix paths with the one that serves.
     // Under a keeper, the keeper owns the socket paths and the pid file, and its workers never wait for a
     // load balancer: the socket stays open through them all.
-    const wasLast = reason === 'shutdown' && this.keeper === undefined && (this.#upgrader.wasReady || !this.hasParent)
+    const wasLast = reason === 'shutdown' && this.#role.ownsFiles && (this.#upgrader.wasReady || !this.hasParent)
     if (reason === 'shutdown') this.#upgrader.retire()
     if (reason === 'shutdown' && this.parentPid !== undefined) this.#upgrader.parent.stopping().catch(this.#fatal)
     const wayBack = reason === 'upgrade' ? this.#wayBack : undefined
@@ -459,7 +451,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
         this.emit('drain', { reason })
         this.#warnUpgraded()
         // The ledgers close the listeners right after this returns, in the same turn.
-        if (this.keeper !== undefined) queueMicrotask(() => { this.#upgrader.parent.closedListeners().catch(this.#fatal) })
+        if (this.#role.reportsDrain) queueMicrotask(() => { this.#upgrader.parent.closedListeners().catch(this.#fatal) })
       },
       cancel: wayBack?.cancelled ?? new AbortController().signal,
       // Past here the hooks (Fastify's app.close()) may have closed what the way back would need.
@@ -477,7 +469,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     this.emit('exit', { code, cut })
     this.#log.info({ code }, 'exiting')
     // The keeper names how each worker ended (drained, or cut N) and exits non-zero for a cut shutdown.
-    if (this.keeper !== undefined) await Promise.race([this.#upgrader.parent.drained(cut), delay(200)])
+    if (this.#role.reportsDrain) await Promise.race([this.#upgrader.parent.drained(cut), delay(200)])
     // With exit: true the kernel closes the link when this process is really gone, so the next generation
     // never starts a third one while this one still runs its exit handlers.
     if (this.#options.exit) process.exit(code)

@@ -1,0 +1,71 @@
+import { ReloadError } from './errors.js'
+import type { Logger } from './log.js'
+
+/**
+ * What a generation is to the world: standalone (it hands over to the next generation itself) or a
+ * worker of a `reload run` keeper (the keeper holds the sockets, the pid file and the socket paths, and
+ * replaces its workers). Every difference between the two is a member here, not a branch elsewhere.
+ */
+export interface Role {
+  /** The keeper's pid, for a worker. */
+  readonly keeper: number | undefined
+  /** A `listen()` whose address matches no inherited socket takes the one on its port (the keeper's `--listen` decides). */
+  readonly byPortAlone: boolean
+  /** The last generation removes the pid file and unix socket paths, and waits out `shutdownDelay`. */
+  readonly ownsFiles: boolean
+  /** An inherited socket the app leaves unclaimed fails the start (a worker serving nowhere), instead of being closed. */
+  readonly failsOnUnclaimed: boolean
+  /** It tells its parent when its listeners are closed and how its drain ended (the keeper names each ending). */
+  readonly reportsDrain: boolean
+  /** Its parent's exit (or the link closing) makes it drain: a worker must not hold the port against a restarted keeper. */
+  readonly drainsWithParent: boolean
+  /** It drains when the parent says `DRAIN` on the link. */
+  readonly drainsOnRequest: boolean
+  /** Why `upgrade()` is refused whatever the state, if it is. */
+  upgradeRefusal: () => ReloadError | undefined
+  /** What the reload signal does, given how to start a handover. */
+  onReloadSignal: (upgrade: () => void, log: Logger) => void
+  /** Whether a signal that cannot start a handover now is reported as refused (a worker passes every one on). */
+  readonly reportsRefusals: boolean
+}
+
+const standalone: Role = {
+  keeper: undefined,
+  byPortAlone: false,
+  ownsFiles: true,
+  failsOnUnclaimed: false,
+  reportsDrain: false,
+  drainsWithParent: false,
+  drainsOnRequest: false,
+  upgradeRefusal: () => undefined,
+  onReloadSignal: (upgrade) => { upgrade() },
+  reportsRefusals: true
+}
+
+function worker (keeper: number): Role {
+  return {
+    keeper,
+    byPortAlone: true,
+    ownsFiles: false,
+    failsOnUnclaimed: true,
+    reportsDrain: true,
+    drainsWithParent: true,
+    drainsOnRequest: true,
+    upgradeRefusal: () => new ReloadError('ERR_RELOAD_MANAGED', `this process is a worker of the reload run keeper (pid ${keeper}), which replaces its workers itself; ` +
+      `reload with \`reload reload\` or \`kill -HUP ${keeper}\``),
+    onReloadSignal: (_upgrade, log) => {
+      log.info({ keeper }, `passing it on to the keeper (pid ${keeper}), which replaces its workers`)
+      try { process.kill(keeper, 'SIGHUP') } catch (err) { log.warn({ keeper }, `could not signal the keeper: ${(err as Error).message}`) }
+    },
+    reportsRefusals: false
+  }
+}
+
+/** The role of a process given the keeper's pid it inherited, if any. */
+export function roleOf (keeper: number | undefined): Role {
+  if (keeper === undefined) return standalone
+  // A worker shares the keeper's terminal; once it hangs up, every write to it fails (EIO). The keeper
+  // outlives its terminal, and so must its workers, who have requests to finish.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+  return worker(keeper)
+}
