@@ -1,5 +1,6 @@
-// What `reload run` (the @reload/cli keeper) shares with a generation: the protocol that starts a worker,
-// the fd names, and the sockets a keeper binds. Not for apps: its shape follows @reload/cli's needs.
+// Internal and unstable: what `reload run` (the @reload/cli keeper) shares with a generation (the protocol
+// that starts a worker, the fd names, the link's messages, the sockets a keeper binds). Not for apps: its
+// shape follows @reload/cli's needs and may change in any release.
 export { spawnGeneration as spawnWorker, startCwd, type Child, type SpawnOptions } from './child.js'
 export { commandWrapper } from './launch.js'
 export { decodeName, encodeName, takeInheritance, LISTEN_FDS_START, type FdAddress, type InheritedFd } from './fds.js'
