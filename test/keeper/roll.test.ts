@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, Fixture, get, isAlive, Load, logArrivals, root, tempDir } from '@reload/test-helpers'
@@ -107,8 +107,12 @@ describe('reload run: rolling reloads', () => {
   it('SIGHUPs in a burst to the keeper\'s process group (a terminal hangup) make at most two rolls, and 0 failed', async () => {
     // The keeper leads its own group here, as in a terminal; its workers run in their own sessions.
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(RELOAD|LISTEN)_/.test(name)))
+    // Each worker listens 1.5 s after it starts: the whole burst lands while the first roll runs, however
+    // quick the roll and however slowly the signals are paced on a busy machine.
+    const behaviour = join(tempDir(), 'behaviour')
+    writeFileSync(behaviour, 'slow')
     const child = spawn(process.execPath, [reloadBin, 'run', '--listen', '127.0.0.1:0', '--', process.execPath, '--import', logArrivals, plainApp],
-      { cwd: root, env: { ...env, HOST: '127.0.0.1', PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+      { cwd: root, env: { ...env, HOST: '127.0.0.1', PORT: '0', BEHAVIOUR_FILE: behaviour }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     const fixture = new Fixture(child)
     try {
       const { match } = await fixture.waitFor(/ready on 127\.0\.0\.1:(\d+)/)
