@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import { encodeParent, later, type ChildMessage, type ParentMessage } from '@reload/core/keeper'
 
 /** A worker's answer to `STATUS`. */
@@ -38,6 +39,7 @@ export interface Worker {
   /** Why it drains, once it does: its exit is then no crash. */
   cause: DrainCause | undefined
   started: number
+  /** When it became ready (performance.now()): set by {@link moveTo}. */
   ready: number | undefined
   /** Waiting for answers to `STATUS`, oldest first. */
   answers: Array<(answer: StatusAnswer | undefined) => void>
@@ -47,6 +49,7 @@ export interface Worker {
   /** It said `LIVENESS=1`: it answers `PING`, obeys `DRAIN` and says `ACCEPTING=0` (a current @reload/core). */
   answersPing: boolean
   lastPong: number
+  /** Says `PING` on its link (nothing before it is ready: it has no link yet). */
   ping: () => void
   /** Why a replacement is being started for it while it still runs. */
   replacing: ReplaceReason | undefined
@@ -56,22 +59,21 @@ export interface Worker {
   drained: { requests: number, connections: number } | undefined
   /** Why the keeper SIGKILLed it. */
   killed: string | undefined
-  /** When it was told to stop (performance.now()). */
+  /** When it was told to stop, or chose to (performance.now()): set by {@link moveTo}. */
   retired: number | undefined
-  /** CPU seconds at the last look, and when: the percentage is taken between two looks. */
-  cpu: { seconds: number, at: number, percent: number | undefined } | undefined
 }
 
 /** A worker just spawned: starting, in `slot`, for `generation`. */
 export function newWorker (fields: { slot: number, generation: number, pid: number, process: ChildProcess, started: number }): Worker {
   let close = (): void => {}
   const closed = new Promise<void>((resolve) => { close = resolve })
-  return {
+  const worker: Worker = {
     ...fields,
     ...{ link: undefined, state: 'starting', cause: undefined, ready: undefined, answers: [], closed, close },
-    ...{ answersPing: false, lastPong: 0, ping: () => {}, replacing: undefined, holdUntil: 0, drained: undefined, killed: undefined },
-    ...{ retired: undefined, cpu: undefined }
+    ...{ answersPing: false, lastPong: 0, ping: () => { tell(worker, { type: 'ping' }) }, replacing: undefined, holdUntil: 0 },
+    ...{ drained: undefined, killed: undefined, retired: undefined }
   }
+  return worker
 }
 
 // Every move a worker can make. A worker stopped while starting drains what it took; one that crashes
@@ -89,15 +91,19 @@ export function canMove (from: WorkerState, to: WorkerState): boolean {
 }
 
 /**
- * Moves `worker` to `to`; to `draining` with its cause (the first cause stays). Moving to where it already
- * is changes nothing.
+ * Moves `worker` to `to` at time `at`: to `ready`, noting when; to `draining` with its cause and when (the
+ * first cause and time stay). Moving to where it already is changes nothing.
  * @throws {Error} for a move the table does not have: a bug of the keeper's, never an input.
  */
-export function moveTo (worker: Worker, to: WorkerState, cause?: DrainCause): void {
-  if (to === 'draining') worker.cause ??= cause
+export function moveTo (worker: Worker, to: WorkerState, cause?: DrainCause, at = performance.now()): void {
+  if (to === 'draining') {
+    worker.cause ??= cause
+    worker.retired ??= at
+  }
   if (worker.state === to) return
   if (!canMove(worker.state, to)) throw new Error(`worker ${worker.pid}: no move from ${worker.state} to ${to}`)
   worker.state = to
+  if (to === 'ready') worker.ready = at
 }
 
 /** Whether it was told to stop or chose to (or is gone): its exit is no crash. */
@@ -139,4 +145,9 @@ export function askStatus (worker: Worker, timeout = 500): Promise<StatusAnswer 
     worker.answers.push(answer)
     if (!tell(worker, { type: 'status' }, (err) => { if (err != null) answer(undefined) })) answer(undefined)
   })
+}
+
+/** Sends `signal` to `pid`; a process already gone is no error. */
+export function signalPid (pid: number, signal: NodeJS.Signals): void {
+  try { process.kill(pid, signal) } catch {}
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { parseAddress, parseArgs, parseTime } from '../src/index.js'
 import { backoff } from '../src/slots.js'
-import { parseSize, usage } from '../src/args.js'
+import { parseSize } from '../src/args.js'
+import { usage } from '../src/usage.js'
 
 function usageError (argv: string[]): string {
   try {

@@ -1,12 +1,11 @@
 import { existsSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
-import { checkInternals, ReloadError, removeSocket, type Logger } from '@reload/core/keeper'
-import { CliError } from './errors.js'
-import type { RunOptions } from './args.js'
-import { Keeper } from './keeper.js'
-import { holdListeners } from './listen.js'
-import { defaultIgnores, Watcher } from './watch.js'
+import { removeSocket, type Logger, type ReloadError } from '@reload/core/keeper'
+import { CliError } from '../errors.js'
+import type { RunOptions } from '../args.js'
+import { startUp } from '../startup.js'
+import { defaultIgnores, Watcher } from '../watch.js'
 
 export interface DevOptions extends RunOptions {
   watch: string[]
@@ -26,39 +25,34 @@ function paint (stream: NodeJS.WriteStream): (code: number, text: string) => str
  * save. A save that fails leaves the old code serving; the next save tries again.
  */
 export async function dev (options: DevOptions): Promise<number | undefined> {
-  checkInternals()
   const color = paint(process.stderr)
   const say = (text: string): void => { process.stderr.write(`${color(2, '[reload]')} ${text}\n`) }
-  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
-  if (options.listen.length === 0 && process.env.LISTEN_FDS === undefined) {
-    const port = process.env.PORT
-    if (port === undefined || !/^\d+$/.test(port)) {
-      throw new CliError('ERR_RELOAD_USAGE', 'reload dev has nothing to listen on: give --listen ADDR (PORT, HOST:PORT, unix:/path), or set PORT')
-    }
-    options.listen.push({ kind: 'tcp', host: undefined, port: Number(port) })
-  }
-  const { held, warnings } = await holdListeners(options.listen)
-  for (const warning of warnings) say(color(33, warning))
-  // Dev-sized drains, and the workers' own lines only when something is wrong.
-  process.env.RELOAD_IDLE_GRACE ??= '500'
-  process.env.RELOAD_LOG ??= 'warn'
   const log: Logger = {
     info () {},
     warn: (_obj, msg) => say(color(33, msg)),
     // A failed roll is said below, shorter.
     error: (obj, msg) => { if ((obj as { code?: string }).code !== 'ERR_RELOAD_ROLL_FAILED') say(color(31, `✗ ${msg}`)) }
   }
-  const keeper = new Keeper({ ...options, workers: 1, pidFile: undefined, shutdownDelay: 0 }, held, log)
-  const finish = (code: number): void => {
-    for (const h of held) h.close()
-    if (options.control !== undefined) removeSocket(options.control)
-    process.exit(code)
-  }
-  const stop = (signal: NodeJS.Signals): void => { keeper.shutdown(signal).then(finish, () => finish(1)) }
   // As under reload run: SIGQUIT stops, SIGUSR1 (which would open Node's inspector in the keeper, not in the
-  // app) and SIGALRM are ignored rather than ending the session.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(signal, stop)
-  for (const signal of ['SIGUSR1', 'SIGALRM'] as const) process.on(signal, () => log.warn({}, `${signal} ignored: it means nothing to reload dev`))
+  // app) and SIGALRM are ignored rather than ending the session; SIGHUP and SIGUSR2 roll, as a save does.
+  const { keeper, held } = await startUp({ ...options, workers: 1, pidFile: undefined, shutdownDelay: 0 }, {
+    log,
+    who: 'reload dev',
+    beforeListen: () => {
+      if (options.listen.length > 0 || process.env.LISTEN_FDS !== undefined) return
+      const port = process.env.PORT
+      if (port === undefined || !/^\d+$/.test(port)) {
+        throw new CliError('ERR_RELOAD_USAGE', 'reload dev has nothing to listen on: give --listen ADDR (PORT, HOST:PORT, unix:/path), or set PORT')
+      }
+      // The same list the keeper's options below hold.
+      options.listen.push({ kind: 'tcp', host: undefined, port: Number(port) })
+    },
+    roll: (_keeper, signal) => roll(signal),
+    release: () => { if (options.control !== undefined) removeSocket(options.control) }
+  })
+  // Dev-sized drains, and the workers' own lines only when something is wrong.
+  process.env.RELOAD_IDLE_GRACE ??= '500'
+  process.env.RELOAD_LOG ??= 'warn'
 
   let changed: string[] = []
   let timer: NodeJS.Timeout | undefined
@@ -67,7 +61,7 @@ export async function dev (options: DevOptions): Promise<number | undefined> {
   // One roll at a time; saves during a roll make one more roll after it, with the newest code.
   let rolling = false
   let again: string | undefined
-  const roll = (why: string): void => {
+  function roll (why: string): void {
     if (rolling) { again = why; return }
     rolling = true
     const started = since === 0 ? performance.now() : since
@@ -99,7 +93,6 @@ export async function dev (options: DevOptions): Promise<number | undefined> {
       roll(`${files.slice(0, 3).join(', ')}${files.length > 3 ? ` and ${files.length - 3} more` : ''} changed`)
     }, DEBOUNCE)
   })
-  for (const signal of ['SIGHUP', 'SIGUSR2'] as const) process.on(signal, () => roll(signal))
   // nodemon's habit: `rs` and Enter reloads.
   if (process.stdin.readable) {
     createInterface({ input: process.stdin }).on('line', (line) => { if (line.trim() === 'rs') roll('rs') })

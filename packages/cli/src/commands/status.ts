@@ -1,7 +1,8 @@
 import { ReloadError } from '@reload/core/keeper'
-import { ask } from './control.js'
-import type { KeeperStatus, WorkerStatus } from './keeper-status.js'
-import type { Restart } from './worker.js'
+import type { Command } from '../args.js'
+import { ask, findKeeper } from '../control/client.js'
+import type { KeeperStatus, WorkerStatus } from '../keeper-status.js'
+import type { Restart } from '../worker.js'
 
 function seconds (ms: number): string {
   const s = Math.round(ms / 1000)
@@ -53,10 +54,12 @@ async function once (path: string): Promise<KeeperStatus> {
 }
 
 /**
- * `reload status`: once, as JSON for programs, or with `watch` every `interval` ms until interrupted: redrawn
- * in place on a terminal, as plain blocks (a time, then the lines) into a pipe.
+ * `reload status`: the keeper `target` names asked once, as JSON for programs, or with `watch` every
+ * `interval` ms until interrupted: redrawn in place on a terminal, as plain blocks (a time, then the lines)
+ * into a pipe.
  */
-export async function status (path: string, { json, watch, interval }: { json: boolean, watch: boolean, interval: number }): Promise<number> {
+export async function status ({ target, json, watch, interval }: Extract<Command, { name: 'status' }>): Promise<number> {
+  const path = await findKeeper(target)
   if (json) {
     process.stdout.write(`${JSON.stringify(await once(path), null, 2)}\n`)
     return 0

@@ -1,0 +1,80 @@
+import type { Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { decodeChild, LineReader, spawnWorker, type ChildMessage, type Logger } from '@reload/core/keeper'
+import type { RunOptions } from './args.js'
+import type { Held } from './listen.js'
+import { workerEnv } from './preload.js'
+import { newWorker, type Worker } from './worker.js'
+
+// Past its own drainTimeout, a worker is killed: its own timer should have ended it already.
+export const KILL_MARGIN = 5000
+
+/** What the Keeper does as a worker comes, speaks and goes: the only places its record changes. */
+export interface SpawnHooks {
+  /** Its process exists; it is not ready yet. */
+  spawned: (worker: Worker) => void
+  /** It said `READY=1`; `link` is how it is told and asked from now on. */
+  ready: (worker: Worker, link: Socket | undefined) => void
+  /** It said something: `LIVENESS=1` while it starts, anything else on its link once ready. */
+  heard: (worker: Worker, message: ChildMessage) => void
+  /** Its process exited, once it was ready (before, its start rejects). */
+  exited: (worker: Worker, code: number | null, signal: NodeJS.Signals | null) => void
+}
+
+/** What every worker of a keeper is started with. */
+export interface SpawnContext {
+  options: RunOptions
+  held: readonly Held[]
+  /** The folder the keeper was started in, as the user named it. */
+  cwd: string
+  /** Aborted at shutdown: a worker still starting is stopped. */
+  stop: AbortSignal
+  log: Logger
+}
+
+/**
+ * Starts a worker for slot `slot` on the held sockets (fds 3.., and the link after them), and resolves
+ * once it is ready; rejects with the coded reason otherwise.
+ */
+export async function spawn (c: SpawnContext, slot: number, generation: number, hooks: SpawnHooks): Promise<Worker> {
+  const [file, ...args] = c.options.command as [string, ...string[]]
+  let worker: Worker | undefined
+  const child = await spawnWorker({
+    fds: c.held.map((h) => h.fd),
+    names: c.held.map((h) => h.name),
+    generation,
+    readyTimeout: c.options.readyTimeout,
+    killAfter: c.options.drainTimeout + KILL_MARGIN,
+    // A `current` symlink that a deploy moves: each worker starts in what it points to now.
+    cwd: c.cwd,
+    signal: c.stop,
+    what: `worker ${slot} (generation ${generation})`,
+    // The keeper's log says what happens next: a roll or a restart.
+    advice: '',
+    command: { file, args, env: workerEnv(c.options, c.cwd), stdin: 'ignore' },
+    onMessage: (message) => { if (message.type === 'liveness' && worker !== undefined) hooks.heard(worker, message) },
+    onSpawn: (pid, _attempt, process) => {
+      const w = newWorker({ slot, generation, pid, process, started: performance.now() })
+      worker = w
+      process.once('exit', w.close)
+      hooks.spawned(w)
+      c.log.info({ worker: pid, generation }, `starting worker ${slot}`)
+    }
+  })
+  const ready = worker as Worker
+  hooks.ready(ready, child.link)
+  const link = child.link
+  const lines = new LineReader((line) => {
+    const message = decodeChild(line)
+    // LIVENESS=1 comes before READY=1: once ready, it says nothing new.
+    if (message !== undefined && message.type !== 'liveness') hooks.heard(ready, message)
+  })
+  link?.on('data', (chunk: string | Buffer) => { lines.push(chunk) })
+  link?.on('error', () => {})
+  ready.process.once('exit', (code, signal) => {
+    for (const answer of [...ready.answers]) answer(undefined)
+    link?.destroy()
+    hooks.exited(ready, code, signal)
+  })
+  return ready
+}
