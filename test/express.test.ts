@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, startProcess } from '@reload/test-helpers'
 
-// The seed demo and the handover contract run for every Express variant in adapter-express.test.ts;
+// The seed demo and the handover contract run for every Express variant in adapter-express*.test.ts;
 // here, only what is Express's own: how each major reports a listen error.
 
 const script = 'test/fixtures/express-app.js'

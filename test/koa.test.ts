@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, keepAliveAgent, request, startServer } from '@reload/test-helpers'
 
-// The seed demo and the handover contract run for every Koa variant in adapter-koa.test.ts; here, only
+// The seed demo and the handover contract run for every Koa variant in adapter-koa*.test.ts; here, only
 // what is Koa's own: ctx.reload, which withReload(app) sets on app.context.
 const app = 'test/fixtures/koa-app.js'
 const versions = { koa: '3.3.0', koa2: '2.16.4' } as const

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, get, getUnix, nodeArgs, portBelowEphemeralRange, socketActivate, request, requires, root, startProcess, startServer, tempDir } from '@reload/test-helpers'
+import { closeAll, get, getUnix, listensOn, nodeArgs, portBelowEphemeralRange, socketActivate, request, requires, root, startProcess, startServer, tempDir, until } from '@reload/test-helpers'
 
 const app = 'test/fixtures/http-app.js'
 const protocolVariable = /^(LISTEN_FDS|LISTEN_PID|LISTEN_FDNAMES|RELOAD_READY_FD|RELOAD_GENERATION)=/m
@@ -26,6 +26,8 @@ describe('listeners', () => {
     expect(fixture.output).toContain(`closed inherited listeners the new code does not use (names=tcp-127.0.0.1-${before})`)
     expect((await get(`http://127.0.0.1:${after}/`)).body).toBe(`ospid:${next}`)
     await fixture.gone(pid)
+    // The old generation's holder lets go of the old port once it sees the drain over, a moment later.
+    await until(() => !listensOn(before), `nothing listens on port ${before}`)
     expect((await request(`http://127.0.0.1:${before}/`)).error).toBe('ECONNREFUSED')
   })
 

@@ -36,3 +36,22 @@ export async function socketActivate (args: (port: number) => string[]): Promise
     await fixture.close()
   }
 }
+
+/**
+ * Whether a socket in this network namespace listens on TCP `port` (read from /proc/net/tcp and tcp6,
+ * not by connecting). After a handover the old generation's sockets stay open in its holder process
+ * (packages/core/src/holder-main.ts), which exits when it sees the drain over: a moment after the old
+ * generation, with no event a test can wait for.
+ */
+export function listensOn (port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = ''
+    try { text = readFileSync(file, 'utf8') } catch { continue }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/)
+      if (fields[1]?.endsWith(hex) === true && fields[3] === '0A') return true
+    }
+  }
+  return false
+}

@@ -94,7 +94,8 @@ describe('reload run: exit, status and control', () => {
     expect(roll.code).toBe(0)
     const open = tempDir()
     mkdirSync(join(open, 'reload'), { mode: 0o777 })
-    const refused = await cli(['status'], { env: { XDG_RUNTIME_DIR: open } })
+    // The same TMPDIR of its own: in the shared one, the keeper of another test file may be the only one.
+    const refused = await cli(['status'], { env: { ...env, XDG_RUNTIME_DIR: open } })
     expect(refused.stderr).toMatch(/no one else can open \(mode 700\).*\(ERR_RELOAD_CONTROL\)/)
   })
 })

@@ -4,7 +4,7 @@ import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
-import { get, request } from '@reload/test-helpers'
+import { get, listensOn, request, until } from '@reload/test-helpers'
 import { appDir, cleanUp, listening, modules, place, run, twoPorts } from './helpers.js'
 
 afterEach(cleanUp)
@@ -25,6 +25,8 @@ describe('a new generation starts the way the first one was started', () => {
     // The old port is released: the new code does not use it.
     await fixture.waitFor(new RegExp(`^reload\\[${next}\\]: closed inherited listeners the new code does not use \\(names=tcp-127\\.0\\.0\\.1-${before}\\)`))
     await fixture.gone(pid)
+    // The old generation's holder lets go of the old port once it sees the drain over, a moment later.
+    await until(() => !listensOn(before), `nothing listens on port ${before}`)
     expect((await request(`http://127.0.0.1:${before}/`)).error).toBe('ECONNREFUSED')
   })
 
