@@ -1,5 +1,7 @@
 import { ReloadError } from './errors.js'
+import type { ChildMessage, ParentMessage } from './link.js'
 import type { Logger } from './log.js'
+import { served } from './served.js'
 
 /**
  * What a generation is to the world: standalone (it hands over to the next generation itself) or a
@@ -19,14 +21,20 @@ export interface Role {
   readonly reportsDrain: boolean
   /** Its parent's exit (or the link closing) makes it drain: a worker must not hold the port against a restarted keeper. */
   readonly drainsWithParent: boolean
-  /** It drains when the parent says `DRAIN` on the link. */
-  readonly drainsOnRequest: boolean
   /** Why `upgrade()` is refused whatever the state, if it is. */
   upgradeRefusal: () => ReloadError | undefined
   /** What the reload signal does, given how to start a handover. */
   onReloadSignal: (upgrade: () => void, log: Logger) => void
   /** Whether a signal that cannot start a handover now is reported as refused (a worker passes every one on). */
   readonly reportsRefusals: boolean
+  /** The answer to what the parent asks on the link, if any. */
+  answer: (question: ParentMessage, generation: Asked) => ChildMessage | undefined
+}
+
+/** What a keeper may ask of a worker's generation. */
+export interface Asked {
+  status: () => { requests: number, connections: number, state: string }
+  drain: () => void
 }
 
 const standalone: Role = {
@@ -36,10 +44,23 @@ const standalone: Role = {
   failsOnUnclaimed: false,
   reportsDrain: false,
   drainsWithParent: false,
-  drainsOnRequest: false,
   upgradeRefusal: () => undefined,
   onReloadSignal: (upgrade) => { upgrade() },
-  reportsRefusals: true
+  reportsRefusals: true,
+  // A generation's parent asks nothing.
+  answer: () => undefined
+}
+
+// PONG comes from the event loop on purpose: a loop that is stuck (or a stopped process) says nothing.
+function answerKeeper (question: ParentMessage, generation: Asked): ChildMessage | undefined {
+  switch (question.type) {
+    case 'status': return { type: 'status', ...generation.status(), served: served.count, heap: process.memoryUsage().heapUsed }
+    case 'ping': return { type: 'pong' }
+    case 'drain':
+      // The keeper's own word to drain: it holds even when the app removed reload's SIGTERM listener.
+      generation.drain()
+      return undefined
+  }
 }
 
 function worker (keeper: number): Role {
@@ -50,14 +71,14 @@ function worker (keeper: number): Role {
     failsOnUnclaimed: true,
     reportsDrain: true,
     drainsWithParent: true,
-    drainsOnRequest: true,
     upgradeRefusal: () => new ReloadError('ERR_RELOAD_MANAGED', `this process is a worker of the reload run keeper (pid ${keeper}), which replaces its workers itself; ` +
       `reload with \`reload reload\` or \`kill -HUP ${keeper}\``),
     onReloadSignal: (_upgrade, log) => {
       log.info({ keeper }, `passing it on to the keeper (pid ${keeper}), which replaces its workers`)
       try { process.kill(keeper, 'SIGHUP') } catch (err) { log.warn({ keeper }, `could not signal the keeper: ${(err as Error).message}`) }
     },
-    reportsRefusals: false
+    reportsRefusals: false,
+    answer: answerKeeper
   }
 }
 

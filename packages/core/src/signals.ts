@@ -56,8 +56,3 @@ export function installSignals (signal: NodeJS.Signals | false, shutdownSignals:
   if (shutdownSignals !== false) uninstall.push(onSignals(shutdownSignals, onShutdown))
   return { uninstall: () => { for (const fn of uninstall.splice(0)) fn() }, upgradeHandler: onUpgrade }
 }
-
-/** Listeners of `signal` other than `ours`: a shutdown helper there turns a reload into an exit. */
-export function foreignListeners (signal: NodeJS.Signals, ours: (...args: never[]) => unknown): number {
-  return process.listeners(signal).filter((listener) => listener !== ours).length
-}
