@@ -5,14 +5,14 @@ import { dev } from './commands/dev.js'
 import { reload } from './commands/reload.js'
 import { run } from './commands/run.js'
 import { status } from './commands/status.js'
-import { usage } from './usage.js'
+import { help, usage } from './usage.js'
 
 /** Runs the `reload` command line; resolves with the exit code (undefined: the process exits on its own). */
 export async function main (argv: string[]): Promise<number | undefined> {
   try {
     const command = parseArgs(argv)
     switch (command.name) {
-      case 'help': process.stdout.write(usage); return 0
+      case 'help': process.stdout.write(command.command === undefined ? usage : help[command.command]); return 0
       case 'version': process.stdout.write(`${version()}\n`); return 0
       case 'run': return await run(command.options)
       case 'dev': return await dev(command.options)
@@ -29,6 +29,7 @@ export async function main (argv: string[]): Promise<number | undefined> {
   }
 }
 
+// Read beside the built file, not compiled in: the same dist/ in the repository and in the packed tarball.
 function version (): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
   return pkg.version

@@ -1,18 +1,15 @@
 import { checkInternals, commandWrapper, type Logger } from '@reload/core/keeper'
 import { CliError } from './errors.js'
-import type { RunOptions } from './args.js'
+import { shellLine, type Address, type RunOptions } from './args.js'
 import { Keeper } from './keeper.js'
 import { holdListeners, type Held } from './listen.js'
 
 /** How a command (`run`, `dev`) differs in the start-up they share. */
 export interface StartUp {
+  name: 'run' | 'dev'
   log: Logger
   /** Who SIGUSR1 and SIGALRM mean nothing to, as their warning says it. */
   who: string
-  /** Checks and defaults of the command's own, once the terminal is guarded and before the listeners are held. */
-  beforeListen?: () => void
-  /** The usage error when no listener is held; none: go on without one. */
-  nothingHeld?: string
   /** SIGHUP and SIGUSR2. */
   roll: (keeper: Keeper, signal: NodeJS.Signals) => void
   /** What the command releases before the process exits with `code`, once the listeners are closed. */
@@ -25,6 +22,35 @@ export interface Started {
   held: Held[]
   /** Closes the listeners, releases what the command holds, and exits with `code`. */
   finish: (code: number) => void
+}
+
+/**
+ * Where to listen when neither --listen nor systemd says: `$PORT`, as platforms that run one process per
+ * port (Heroku, Cloud Run, Render) and the app itself read it. Undefined when PORT is unset.
+ * @throws {ReloadError} `ERR_RELOAD_USAGE` when PORT is not a port.
+ */
+export function portFromEnv (port: string | undefined): Extract<Address, { kind: 'tcp' }> | undefined {
+  if (port === undefined || port === '') return undefined
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
+    throw new CliError('ERR_RELOAD_USAGE', `PORT is '${port}', not a port (0 to 65535), and no --listen was given: set PORT to a port, or give --listen ADDR`)
+  }
+  return { kind: 'tcp', host: undefined, port: Number(port) }
+}
+
+/** The usage error of `reload <name>` with nothing to listen on: where its options went, when it holds some. */
+export function nothingToListen (name: 'run' | 'dev', options: RunOptions): CliError {
+  const misplaced = options.misplaced
+  if (misplaced !== undefined) {
+    return new CliError('ERR_RELOAD_USAGE', `reload ${name} has nothing to listen on: ${shellLine(misplaced.options)} came after the command, ` +
+      `which gets everything written after it; reload's options go before the command (and before --): ${shellLine(misplaced.line)}`)
+  }
+  const otherwise = name === 'run' ? ', set PORT, or start it under systemd socket activation' : ', or set PORT'
+  return new CliError('ERR_RELOAD_USAGE', `reload ${name} has nothing to listen on: give --listen ADDR (PORT, HOST:PORT, unix:/path)${otherwise}`)
+}
+
+/** A message of core's in the cli's words: core's option readyTimeout is --ready-timeout here. */
+export function inFlags (message: string): string {
+  return message.replaceAll('readyTimeout', '--ready-timeout')
 }
 
 /** A warning when `command` starts with a wrapper that will not hand the sockets to the server. */
@@ -48,10 +74,16 @@ export async function startUp (options: RunOptions, how: StartUp): Promise<Start
   checkInternals()
   // A terminal that hung up fails every write to it; the keeper must outlive its terminal.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
-  how.beforeListen?.()
+  if (options.listen.length === 0 && process.env.LISTEN_FDS === undefined) {
+    const port = portFromEnv(process.env.PORT)
+    if (port !== undefined) {
+      options.listen.push(port)
+      log.info({}, `listening on $PORT (${port.port}): no --listen given`)
+    }
+  }
   const { held, warnings } = await holdListeners(options.listen)
   for (const warning of warnings) log.warn({}, warning)
-  if (held.length === 0 && how.nothingHeld !== undefined) throw new CliError('ERR_RELOAD_USAGE', how.nothingHeld)
+  if (held.length === 0) throw nothingToListen(how.name, options)
   const wrapper = wrapperOf(options.command)
   if (wrapper !== undefined) log.warn({ command: options.command.join(' ') }, wrapper)
   const keeper = new Keeper(options, held, log)

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { parseAddress, parseArgs, parseTime } from '../src/index.js'
 import { backoff } from '../src/slots.js'
-import { parseSize } from '../src/args.js'
-import { usage } from '../src/usage.js'
+import { misplacedOptions, parseSize, shellLine } from '../src/args.js'
+import { nothingToListen, portFromEnv } from '../src/startup.js'
+import { help, usage } from '../src/usage.js'
 
 function usageError (argv: string[]): string {
   try {
@@ -53,7 +54,74 @@ describe('reload command line', () => {
   it('reads the targets of status and reload', () => {
     expect(parseArgs(['status', '--json', '--pid', '123'])).toMatchObject({ name: 'status', json: true, target: { pid: 123 } })
     expect(parseArgs(['reload', '--wait', '--timeout', '30s'])).toMatchObject({ name: 'reload', wait: true, timeout: 30_000 })
-    expect(usageError(['status', '--pid', 'abc'])).toMatch(/--pid should be a process id/)
+    expect(usageError(['status', '--pid', 'abc'])).toMatch(/--pid should be a process id \(the keeper's: its log says `keeper pid N`\), instead got 'abc'; with one keeper running, leave --pid out/)
+    expect(usageError(['reload', '--pid', '0'])).toMatch(/--pid should be a process id .*instead got '0'/)
+    // A keeper started as a container's first process is pid 1.
+    expect(parseArgs(['reload', '--pid', '1'])).toMatchObject({ name: 'reload', target: { pid: 1 } })
+  })
+
+  it('reads --help and -h for reload and for each command, anywhere among its options', () => {
+    for (const argv of [[], ['help'], ['--help'], ['-h']]) expect(parseArgs(argv)).toEqual({ name: 'help', command: undefined })
+    for (const name of ['run', 'dev', 'status', 'reload'] as const) {
+      expect(parseArgs([name, '--help'])).toEqual({ name: 'help', command: name })
+      expect(parseArgs([name, '-h'])).toEqual({ name: 'help', command: name })
+      expect(parseArgs(['help', name])).toEqual({ name: 'help', command: name })
+      expect(help[name]).toMatch(new RegExp(`^Usage: reload ${name} `))
+      expect(help[name]).toMatch(/\n {2}-h, --help {15}this help\n/)
+      expect(help[name]).toMatch(new RegExp(`\nExample:\n {2}reload ${name} .*\n$`))
+    }
+    expect(parseArgs(['run', '--listen', '3000', '--help', '--', 'node'])).toEqual({ name: 'help', command: 'run' })
+    // After the command, --help is the command's own.
+    expect(parseArgs(['run', '--listen', '3000', '--', 'node', 'app.js', '--help'])).toMatchObject({ name: 'run', options: { command: ['node', 'app.js', '--help'] } })
+    expect(help.run).toMatch(/--workers N/)
+    expect(help.dev).toMatch(/--drain-timeout TIME +how long the old code may finish its requests \(default 5s\)/)
+    expect(help.dev).not.toMatch(/--workers/)
+    expect(help.status).toMatch(/--pid PID/)
+    expect(help.reload).toMatch(/--wait /)
+    expect(parseArgs(['--version'])).toEqual({ name: 'version' })
+    expect(parseArgs(['-v'])).toEqual({ name: 'version' })
+  })
+
+  it('says what to type for a command it does not know', () => {
+    expect(usageError(['frobnicate'])).toMatch(/^unknown command 'frobnicate': the commands are run, dev, status and reload; see `reload --help`$/)
+    expect(usageError(['--listen', '3000', '--', 'node', 'app.js'])).toMatch(/^'--listen' is an option of reload run, and options come after the command's name: reload run --listen 3000 -- node app\.js;/)
+    expect(usageError(['node', 'app.js'])).toMatch(/; to run it as a server, say reload run --listen PORT -- node app\.js;/)
+    expect(usageError(['server.mjs'])).toMatch(/; to run it as a server, say reload run --listen PORT -- node server\.mjs;/)
+    expect(usageError(['dev', '--workers', '2', '--', 'node'])).toMatch(/^reload dev has no option --workers \(an option of reload run\)/)
+    expect(usageError(['status', '--listen', '3000'])).toMatch(/^reload status has no option --listen \(an option of reload run and reload dev\)/)
+  })
+
+  it('finds reload\'s options written after the command, and puts them before it', () => {
+    expect(parseArgs(['run', 'node', 'app.js', '--listen', '127.0.0.1:8084'])).toMatchObject({
+      options: { listen: [], command: ['node', 'app.js', '--listen', '127.0.0.1:8084'], misplaced: { options: ['--listen', '127.0.0.1:8084'], line: ['reload', 'run', '--listen', '127.0.0.1:8084', '--', 'node', 'app.js'] } }
+    })
+    expect(parseArgs(['run', '--listen', '3000', '--', 'node', 'app.js'])).toMatchObject({ options: { misplaced: undefined } })
+    // Options of reload's before the command stay first; a switch takes no value; --workers is no option of dev.
+    expect(misplacedOptions('dev', ['--watch', 'src'], ['node', 'app.js', '--no-preload', '--listen=3000', '--workers', '2', 'x y'])).toEqual({
+      options: ['--no-preload', '--listen=3000'],
+      line: ['reload', 'dev', '--watch', 'src', '--no-preload', '--listen=3000', '--', 'node', 'app.js', '--workers', '2', 'x y']
+    })
+    expect(misplacedOptions('run', [], ['node', 'app.js', '--port', '3000'])).toBeUndefined()
+    // The first word is the program, whatever its name.
+    expect(misplacedOptions('run', [], ['--listen'])).toBeUndefined()
+    expect(shellLine(['reload', 'run', '--', 'node', '-e', "console.log('hi')", 'a b'])).toBe("reload run -- node -e 'console.log('\\''hi'\\'')' 'a b'")
+  })
+
+  it('says where the options go when nothing is left to listen on; reads $PORT', () => {
+    const run = parseArgs(['run', 'node', 'app.js', '--listen', '127.0.0.1:8084', '--workers', '2'])
+    if (run.name !== 'run') throw new Error(run.name)
+    expect(nothingToListen('run', run.options).message).toBe('reload run has nothing to listen on: --listen 127.0.0.1:8084 --workers 2 came after the command, ' +
+      'which gets everything written after it; reload\'s options go before the command (and before --): reload run --listen 127.0.0.1:8084 --workers 2 -- node app.js')
+    const plain = parseArgs(['dev', '--', 'node', 'app.js'])
+    if (plain.name !== 'dev') throw new Error(plain.name)
+    expect(nothingToListen('dev', plain.options).message).toBe('reload dev has nothing to listen on: give --listen ADDR (PORT, HOST:PORT, unix:/path), or set PORT')
+    expect(nothingToListen('dev', plain.options).code).toBe('ERR_RELOAD_USAGE')
+    expect(portFromEnv('8084')).toEqual({ kind: 'tcp', host: undefined, port: 8084 })
+    expect(portFromEnv('0')).toEqual({ kind: 'tcp', host: undefined, port: 0 })
+    expect(portFromEnv(undefined)).toBeUndefined()
+    expect(portFromEnv('')).toBeUndefined()
+    expect(() => portFromEnv('http')).toThrow(/^PORT is 'http', not a port \(0 to 65535\), and no --listen was given: set PORT to a port, or give --listen ADDR$/)
+    expect(() => portFromEnv('70000')).toThrow(/not a port/)
   })
 
   it('reads --liveness-timeout: 10 s for run, off for dev, off as a value, nothing under 100 ms', () => {
@@ -86,9 +154,11 @@ describe('reload command line', () => {
     expect(usageError(['run', '--max-memory', '512T', '--', 'node'])).toMatch(/--max-memory should be a size such as 536870912, 512M or 2G, or off, instead got '512T'/)
     expect(usageError(['run', '--max-memory', '-1M', '--', 'node'])).toMatch(/should be a size/)
     expect(usageError(['run', '--max-memory'])).toMatch(/--max-memory needs a value/)
-    expect(usage).toMatch(/--max-memory SIZE .*\n/)
-    expect(usage).toMatch(/--liveness-timeout TIME .*default 10s; off/)
-    expect(usage).toMatch(/K, M or G\s+\(1024-based/)
+    for (const text of [usage, help.run]) {
+      expect(text).toMatch(/--max-memory SIZE .*\n/)
+      expect(text).toMatch(/--liveness-timeout TIME .*default 10s; off/)
+      expect(text).toMatch(/K, M or G\s+\(1024-based/)
+    }
   })
 
   it('refuses an address given twice, naming it; two port 0 are two ports', () => {

@@ -2,9 +2,8 @@ import { existsSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { removeSocket, type Logger, type ReloadError } from '@reload/core/keeper'
-import { CliError } from '../errors.js'
 import type { RunOptions } from '../args.js'
-import { startUp } from '../startup.js'
+import { inFlags, startUp } from '../startup.js'
 import { defaultIgnores, Watcher } from '../watch.js'
 
 export interface DevOptions extends RunOptions {
@@ -36,17 +35,9 @@ export async function dev (options: DevOptions): Promise<number | undefined> {
   // As under reload run: SIGQUIT stops, SIGUSR1 (which would open Node's inspector in the keeper, not in the
   // app) and SIGALRM are ignored rather than ending the session; SIGHUP and SIGUSR2 roll, as a save does.
   const { keeper, held } = await startUp({ ...options, workers: 1, pidFile: undefined, shutdownDelay: 0 }, {
+    name: 'dev',
     log,
     who: 'reload dev',
-    beforeListen: () => {
-      if (options.listen.length > 0 || process.env.LISTEN_FDS !== undefined) return
-      const port = process.env.PORT
-      if (port === undefined || !/^\d+$/.test(port)) {
-        throw new CliError('ERR_RELOAD_USAGE', 'reload dev has nothing to listen on: give --listen ADDR (PORT, HOST:PORT, unix:/path), or set PORT')
-      }
-      // The same list the keeper's options below hold.
-      options.listen.push({ kind: 'tcp', host: undefined, port: Number(port) })
-    },
     roll: (_keeper, signal) => roll(signal),
     release: () => { if (options.control !== undefined) removeSocket(options.control) }
   })
@@ -71,7 +62,7 @@ export async function dev (options: DevOptions): Promise<number | undefined> {
       serving = true
       say(`${color(32, '✓')} ready in ${Math.round(performance.now() - started)} ms ${color(2, `(pid ${result.pids.join(', ')})`)}`)
     }, (err: ReloadError) => {
-      const why = (err.cause as Error | undefined)?.message ?? err.message
+      const why = inFlags((err.cause as Error | undefined)?.message ?? err.message)
       say(`${color(31, '✗')} ${why}`)
       say(serving ? `the old code keeps serving ${color(2, `(pid ${keeper.pids.join(', ')})`)}; save again to retry` : 'waiting for a change to try again')
     }).finally(() => {
@@ -105,7 +96,7 @@ export async function dev (options: DevOptions): Promise<number | undefined> {
     say(`${color(32, '✓')} ready in ${Math.round(performance.now() - started)} ms ${color(2, '(pid ' + String(keeper.pids.join(', ')) + ')')}`)
   } catch (err) {
     if (keeper.isStopping) return undefined
-    say(`${color(31, '✗')} the app did not start: ${(err as Error).message}`)
+    say(`${color(31, '✗')} the app did not start: ${inFlags((err as Error).message)}`)
     say('waiting for a change to try again')
   }
   return undefined

@@ -1,5 +1,6 @@
 import type { Command } from '../args.js'
-import { ask, findKeeper } from '../control/client.js'
+import { ask } from '../control/client.js'
+import { keeperOf } from './target.js'
 
 // How long `reload reload --wait` gives the keeper to acknowledge: it answers at once unless stopped.
 const ACCEPT_WITHIN = 10_000
@@ -9,7 +10,7 @@ const ACCEPT_WITHIN = 10_000
  * roll's result (exit code 1 with the reason when it failed).
  */
 export async function reload ({ target, wait, timeout }: Extract<Command, { name: 'reload' }>): Promise<number> {
-  const path = await findKeeper(target)
+  const path = await keeperOf(target)
   const reply = await ask(path, { command: 'reload', wait }, wait ? { timeout, accept: Math.min(ACCEPT_WITHIN, timeout) } : { timeout })
   if (reply.ok !== true) {
     process.stderr.write(`reload: ${String(reply.message)} (${String(reply.code)})\n`)

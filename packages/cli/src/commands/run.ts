@@ -8,11 +8,11 @@ import { serveControl } from '../control/serve.js'
 import type { Keeper } from '../keeper.js'
 import type { MetricsServer } from '../metrics.js'
 import { notify } from '../notify.js'
-import { startUp } from '../startup.js'
+import { inFlags, startUp } from '../startup.js'
 
 // What a first start that failed says: the keeper exits, so there is nothing to reload.
 function firstStartFailed (err: Error): string {
-  return `the first workers did not start: ${err.message.replace(/[;,.]? *fix it and reload again\.?$/, '')}; fix it and start again`
+  return `the first workers did not start: ${inFlags(err.message).replace(/[;,.]? *fix it and reload again\.?$/, '')}; fix it and start again`
 }
 
 /**
@@ -40,9 +40,9 @@ export async function run (options: RunOptions): Promise<number | undefined> {
     keeper.reload().catch((err: ReloadError<string>) => { if (err.code !== 'ERR_RELOAD_ROLL_FAILED') log.warn({ code: err.code }, `${signal} ignored: ${err.message}`) })
   }
   const { keeper, held, finish } = await startUp(options, {
+    name: 'run',
     log,
     who: 'the keeper (SIGHUP or SIGUSR2 reloads, SIGTERM or SIGQUIT stops)',
-    nothingHeld: 'reload run has nothing to listen on: give --listen ADDR (PORT, HOST:PORT, unix:/path), or start it under systemd socket activation',
     roll: onReload,
     release: (code) => {
       release()

@@ -1,6 +1,7 @@
 import { ReloadError } from '@reload/core/keeper'
 import type { Command } from '../args.js'
-import { ask, findKeeper } from '../control/client.js'
+import { ask } from '../control/client.js'
+import { keeperOf } from './target.js'
 import type { KeeperStatus, WorkerStatus } from '../keeper-status.js'
 import type { Restart } from '../worker.js'
 
@@ -59,7 +60,7 @@ async function once (path: string): Promise<KeeperStatus> {
  * into a pipe.
  */
 export async function status ({ target, json, watch, interval }: Extract<Command, { name: 'status' }>): Promise<number> {
-  const path = await findKeeper(target)
+  const path = await keeperOf(target)
   if (json) {
     process.stdout.write(`${JSON.stringify(await once(path), null, 2)}\n`)
     return 0
