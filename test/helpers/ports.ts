@@ -40,7 +40,7 @@ export async function socketActivate (args: (port: number) => string[]): Promise
 /**
  * Whether a socket in this network namespace listens on TCP `port` (read from /proc/net/tcp and tcp6,
  * not by connecting). After a handover the old generation's sockets stay open in its holder process
- * (packages/core/src/holder-main.ts), which exits when it sees the drain over: a moment after the old
+ * (packages/core/src/generation/holder-main.ts), which exits when it sees the drain over: a moment after the old
  * generation, with no event a test can wait for.
  */
 export function listensOn (port: number): boolean {

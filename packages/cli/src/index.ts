@@ -1,3 +1,4 @@
 export { main } from './main.js'
-export { parseArgs, parseAddress, parseTime, type Address, type Command, type RunOptions } from './args.js'
+export { parseArgs, type Address, type Command, type RunOptions } from './args.js'
+export { parseAddress, parseTime } from './values.js'
 export type { KeeperStatus, RollRecord, RollResult, SlotStatus, WorkerStatus } from './keeper-status.js'

@@ -4,7 +4,8 @@ import { isIP } from 'node:net'
 import { dirname } from 'node:path'
 import { bindSocket, encodeName, isStaleSocket, removeSocket, takeInheritance, type BoundSocket } from '@reload/core/keeper'
 import { CliError } from './errors.js'
-import { MAX_SOCKET_PATH, type Address } from './args.js'
+import type { Address } from './args.js'
+import { MAX_SOCKET_PATH } from './values.js'
 
 /** A listening socket the keeper holds for its whole life, and the name its workers know it by. */
 export interface Held {

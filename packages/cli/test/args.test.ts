@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { parseAddress, parseArgs, parseTime } from '../src/index.js'
 import { backoff } from '../src/slots.js'
-import { misplacedOptions, parseSize, shellLine } from '../src/args.js'
+import { misplacedOptions, shellLine } from '../src/args.js'
+import { parseSize } from '../src/values.js'
 import { nothingToListen, portFromEnv } from '../src/startup.js'
 import { help, usage } from '../src/usage.js'
 

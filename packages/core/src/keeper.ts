@@ -1,14 +1,14 @@
 // Internal and unstable: what `reload run` (the @reload/cli keeper) shares with a generation (the protocol
 // that starts a worker, the fd names, the link's messages, the sockets a keeper binds). Not for apps: its
 // shape follows @reload/cli's needs and may change in any release.
-export { spawnGeneration as spawnWorker, startCwd, type Child, type SpawnOptions } from './child.js'
-export { commandWrapper } from './launch.js'
-export { decodeName, encodeName, takeInheritance, LISTEN_FDS_START, type FdAddress, type InheritedFd } from './fds.js'
-export { bindSocket, type BoundSocket } from './internals.js'
-export { isStaleSocket, removeSocket } from './listeners.js'
-export { writePidFile, removePidFile } from './pidfile.js'
+export { spawnGeneration as spawnWorker, startCwd, type Child, type SpawnOptions } from './protocol/child.js'
+export { commandWrapper } from './protocol/launch.js'
+export { decodeName, encodeName, takeInheritance, LISTEN_FDS_START, type FdAddress, type InheritedFd } from './protocol/fds.js'
+export { bindSocket, type BoundSocket } from './node/internals.js'
+export { isStaleSocket, removeSocket } from './listen/unix.js'
+export { writePidFile, removePidFile } from './generation/pidfile.js'
 export { ReloadError, type ReloadErrorCode } from './errors.js'
-export { later, delay, type Later } from './timers.js'
-export { decodeChild, encodeParent, LineReader, type ChildMessage, type ParentMessage } from './link.js'
+export { later, delay, type Later } from './node/timers.js'
+export { decodeChild, encodeParent, LineReader, type ChildMessage, type ParentMessage } from './protocol/link.js'
 export { stderrLogger, type Logger } from './log.js'
-export { checkInternals } from './internals.js'
+export { checkInternals } from './node/internals.js'

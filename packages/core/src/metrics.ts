@@ -2,8 +2,8 @@ import { createRequire } from 'node:module'
 import { performance } from 'node:perf_hooks'
 import type * as Prom from 'prom-client'
 import { ReloadError } from './errors.js'
-import { reloader, type ReloadState } from './reloader.js'
-import { served } from './served.js'
+import { reloader, type ReloadState } from './generation/reloader.js'
+import { served } from './drain/served.js'
 
 /**
  * The part of a prom-client `Registry` that {@link reloadMetrics} uses. Declared here rather than taken from

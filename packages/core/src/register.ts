@@ -4,7 +4,7 @@
 // entry (and only it, on purpose, and only when loaded) wraps net.Server's listen.
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { reloader } from './reloader.js'
+import { reloader } from './generation/reloader.js'
 
 const marker = Symbol.for('@reload/core/register')
 const proto = net.Server.prototype as net.Server & { [marker]?: true }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import { until } from '@reload/test-helpers'
-import { eventStream, type EventStream } from '../src/eventstream.js'
+import { eventStream, type EventStream } from '../src/longlived/eventstream.js'
 
 const servers: http.Server[] = []
 afterEach(() => { for (const s of servers.splice(0)) { s.closeAllConnections(); s.close() } })

@@ -3,8 +3,8 @@ import { closeSync, openSync } from 'node:fs'
 import net from 'node:net'
 import { once } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
-import { decodeName, encodeName, listenEnv, readInheritance, takeInheritance, verify, type InheritedFd } from '../src/fds.js'
-import { bindSocket, listeningFd } from '../src/internals.js'
+import { decodeName, encodeName, listenEnv, readInheritance, takeInheritance, verify, type InheritedFd } from '../src/protocol/fds.js'
+import { bindSocket, listeningFd } from '../src/node/internals.js'
 
 describe('encodeName() / decodeName()', () => {
   it.each([

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { until } from '@reload/test-helpers'
-import { GoAway } from '../src/goaway.js'
-import { resolveOptions } from '../src/options.js'
+import { GoAway } from '../src/drain/goaway.js'
+import { resolveOptions } from '../src/generation/options.js'
 
 function recorder (): { times: number[], close: () => void } {
   const times: number[] = []

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { findWrapper, launch, parseEnviron, readLaunch, readNulList, withoutProtocol, wrapperWarning } from '../src/launch.js'
+import { findWrapper, launch, parseEnviron, readLaunch, readNulList, withoutProtocol, wrapperWarning } from '../src/protocol/launch.js'
 
 const linux = process.platform === 'linux'
 const dirs: string[] = []

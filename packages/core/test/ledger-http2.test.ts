@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import { until } from '@reload/test-helpers'
-import { Ledger } from '../src/ledger.js'
+import { Ledger } from '../src/drain/ledger.js'
 
 const cleanup: Array<() => void> = []
 afterEach(() => { for (const fn of cleanup.splice(0)) fn() })

@@ -3,7 +3,7 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Held, until } from '@reload/test-helpers'
-import { Ledger } from '../src/ledger.js'
+import { Ledger } from '../src/drain/ledger.js'
 
 const servers: http.Server[] = []
 afterEach(() => { for (const s of servers.splice(0)) s.closeAllConnections() })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { decodeChild, decodeParent, encodeChild, encodeParent, LineReader, type ChildMessage, type ParentMessage } from '../src/link.js'
+import { decodeChild, decodeParent, encodeChild, encodeParent, LineReader, type ChildMessage, type ParentMessage } from '../src/protocol/link.js'
 
 describe('the link codec', () => {
   const children: ChildMessage[] = [

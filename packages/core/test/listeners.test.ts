@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { normalizeListenArgs } from '../src/listeners.js'
+import { normalizeListenArgs } from '../src/listen/address.js'
 
 const cb = (): void => {}
 

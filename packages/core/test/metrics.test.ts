@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import * as client from 'prom-client'
 import { afterAll, describe, expect, it } from 'vitest'
 import { reloadMetrics, type MetricsRegistry } from '../src/metrics.js'
-import { reloader } from '../src/reloader.js'
+import { reloader } from '../src/generation/reloader.js'
 import { ReloadError } from '../src/errors.js'
 
 interface Sample { value?: string, labels?: Record<string, string> }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { defaults, resolveOptions } from '../src/options.js'
+import { defaults, resolveOptions } from '../src/generation/options.js'
 import { ReloadError } from '../src/errors.js'
 
 describe('resolveOptions()', () => {

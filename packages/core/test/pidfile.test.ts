@@ -4,7 +4,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { pidFileOwner, removePidFile, writePidFile } from '../src/pidfile.js'
+import { pidFileOwner, removePidFile, writePidFile } from '../src/generation/pidfile.js'
 
 describe('writePidFile()', () => {
   const dirs: string[] = []

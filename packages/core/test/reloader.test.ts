@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Reloader, reloader } from '../src/reloader.js'
+import { Reloader, reloader } from '../src/generation/reloader.js'
 import { ReloadError } from '../src/errors.js'
 
 // In-process: no signal handlers and no exit, so the test worker lives on.

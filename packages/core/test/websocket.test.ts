@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
-import { trackWebSockets } from '../src/websocket.js'
+import { trackWebSockets } from '../src/longlived/websocket.js'
 
 describe('trackWebSockets()', () => {
   it('takes a ws server, attached or not, with or without client tracking, and uninstalls', () => {

@@ -2,7 +2,7 @@ import { chmodSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { removeSocket, type Logger, type ReloadError } from '@reload/core/keeper'
 import { CliError } from '../errors.js'
-import { MAX_SOCKET_PATH } from '../args.js'
+import { MAX_SOCKET_PATH } from '../values.js'
 import type { Keeper } from '../keeper.js'
 import { MAX_CONNECTIONS, type Request } from './protocol.js'
 

@@ -1,6 +1,6 @@
 import type { Cut, Ledger } from './ledger.js'
-import type { Logger } from './log.js'
-import { delay, later } from './timers.js'
+import type { Logger } from '../log.js'
+import { delay, later } from '../node/timers.js'
 
 /** What a shutdown needs: what to drain, what to run after, and the one budget all of it fits in. */
 export interface ShutdownPlan {

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
-import { ReloadError } from './errors.js'
+import { ReloadError } from '../errors.js'
 import { LISTEN_FDS_START, listenEnv } from './fds.js'
 import { launch } from './launch.js'
 import { decodeChild, LineReader, type ChildMessage } from './link.js'
-import { debug } from './log.js'
-import { delay, later } from './timers.js'
+import { debug } from '../log.js'
+import { delay, later } from '../node/timers.js'
 
 export { startCwd } from './launch.js'
 

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events'
 import type { ListenOptions, Server } from 'node:net'
-import { ReloadError } from './errors.js'
+import { ReloadError } from '../errors.js'
 import { Generation, type Emit, type ReloadEvents } from './generation.js'
 import type { UpgradeResult } from './handover.js'
 import type { DrainReason, ReloadState } from './lifecycle.js'
-import type { ReloadListenOptions } from './listeners.js'
+import type { ReloadListenOptions } from '../listen/address.js'
 import { changedOption, resolveOptions, type ReloadOptions } from './options.js'
 
 export type { ReloadEvents } from './generation.js'

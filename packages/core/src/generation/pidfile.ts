@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, constants, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { ReloadError } from './errors.js'
+import { ReloadError } from '../errors.js'
 
 export interface PidFileOptions {
   /**

@@ -1,8 +1,8 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
-import { ReloadError } from './errors.js'
-import { reloader } from './reloader.js'
+import { ReloadError } from '../errors.js'
+import { reloader } from '../generation/reloader.js'
 
 /** Options of {@link eventStream}. */
 export interface EventStreamOptions {

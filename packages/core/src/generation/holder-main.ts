@@ -3,7 +3,7 @@
 // over, the drainer can take them back with nothing refused: the sockets, and the connections queued on
 // them, never close. Its fds from 3 on are the sockets; an IPC channel to the drainer is its only input.
 import { Socket } from 'node:net'
-import { handleOf } from './internals.js'
+import { handleOf } from '../node/internals.js'
 
 const fds = process.argv.slice(2).map(Number)
 

@@ -3,8 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2'
 import { Server as TlsServer } from 'node:tls'
 import { GoAway } from './goaway.js'
-import { closeListenerOnly, currentResponse as current, isUpgraded, keepIdleOnClose, keepSessionsOnClose } from './internals.js'
-import { later, type Later } from './timers.js'
+import { closeListenerOnly, currentResponse as current, isUpgraded, keepIdleOnClose, keepSessionsOnClose } from '../node/internals.js'
+import { later, type Later } from '../node/timers.js'
 import { served } from './served.js'
 
 interface Connection {

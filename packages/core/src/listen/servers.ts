@@ -1,6 +1,6 @@
 import type { Server } from 'node:net'
-import type { GoAway } from './goaway.js'
-import { Ledger } from './ledger.js'
+import type { GoAway } from '../drain/goaway.js'
+import { Ledger } from '../drain/ledger.js'
 import type { Listeners } from './listeners.js'
 
 type Listen = (...args: unknown[]) => unknown

@@ -2,7 +2,7 @@ import http from 'node:http'
 import http2 from 'node:http2'
 import net from 'node:net'
 import util from 'node:util'
-import { ReloadError } from './errors.js'
+import { ReloadError } from '../errors.js'
 
 // Every Node.js internal reload relies on lives here, and `checkInternals()` proves each one at start-up.
 // If a Node release changes one, the ledger would count 0 requests and a drain would end early, in

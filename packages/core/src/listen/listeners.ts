@@ -1,18 +1,14 @@
 import { lookup } from 'node:dns'
-import { randomBytes } from 'node:crypto'
-import { closeSync, existsSync, lstatSync, renameSync, rmSync, statSync } from 'node:fs'
-import { SocketAddress, connect, isIP, type ListenOptions, type Server } from 'node:net'
-import { basename, dirname, join, resolve } from 'node:path'
-import { ReloadError } from './errors.js'
-import { decodeName, encodeName, type FdAddress, type InheritedFd } from './fds.js'
-import { handleFd, isHandle, isTcpHandle, listeningFd, setPipeName } from './internals.js'
-import { debug } from './log.js'
+import { closeSync, existsSync } from 'node:fs'
+import type { Server } from 'node:net'
+import { decodeName, encodeName, type InheritedFd } from '../protocol/fds.js'
+import { handleFd, isTcpHandle, listeningFd, setPipeName } from '../node/internals.js'
+import { debug } from '../log.js'
+import { canonicalIp, matches, normalizeListenArgs, targetOf, type Target } from './address.js'
+import { isStaleSocket, moveIntoPlace, temporaryPath } from './unix.js'
 
 // Raw handles taken back from the holder for unix sockets, kept for the life of the process.
 const kept = new Set<object>()
-
-/** `server.listen()` options, plus the name of an inherited fd to take (systemd `FileDescriptorName=`). */
-export type ReloadListenOptions = ListenOptions & { fdName?: string }
 
 /** A listening server whose socket the next generation inherits. */
 export interface Binding {
@@ -22,56 +18,6 @@ export interface Binding {
   name: string
   /** Set for a unix socket path, which only the last generation removes. */
   path: string | undefined
-}
-
-interface Call {
-  options: ReloadListenOptions
-  callback: (() => void) | undefined
-  /** A handle, or an fd the app opened itself: listened on as given, still handed over. */
-  passthrough: boolean
-}
-
-type Target = { kind: 'tcp', hosts: string[], port: number } | { kind: 'unix', path: string }
-
-// Node treats a string that is a number as a port, and any other string as a pipe path.
-function isPort (value: unknown): boolean {
-  return typeof value === 'number' || (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)))
-}
-
-/** Reads `listen()` arguments the way `net.Server.listen` does. */
-export function normalizeListenArgs (args: unknown[]): Call {
-  const rest = [...args]
-  const callback = typeof rest.at(-1) === 'function' ? rest.pop() as () => void : undefined
-  const [first, second, third] = rest
-  if (first !== null && typeof first === 'object') {
-    const o = first as Record<string, unknown>
-    if (isHandle(o) || o.fd !== undefined || o.handle !== undefined) return { options: o as ReloadListenOptions, callback, passthrough: true }
-    return { options: { ...o } as ReloadListenOptions, callback, passthrough: false }
-  }
-  if (typeof first === 'string' && !isPort(first)) {
-    return { options: { path: first, backlog: second as number | undefined }, callback, passthrough: false }
-  }
-  const options: ReloadListenOptions = { port: first === undefined || first === null ? 0 : Number(first) }
-  if (typeof second === 'string') {
-    options.host = second
-    if (typeof third === 'number') options.backlog = third
-  } else if (typeof second === 'number') {
-    options.backlog = second
-  }
-  return { options, callback, passthrough: false }
-}
-
-function canonicalIp (host: string): string {
-  const family = isIP(host)
-  if (family === 0) return host
-  return new SocketAddress({ address: host, family: family === 6 ? 'ipv6' : 'ipv4' }).address
-}
-
-function matches (address: FdAddress | undefined, target: Target): boolean {
-  if (address === undefined) return false
-  if (address.kind === 'unix') return target.kind === 'unix' && address.path === target.path
-  if (target.kind === 'unix') return false
-  return target.hosts.includes(address.host) && (target.port === 0 ? address.anyPort : address.port === target.port)
 }
 
 /**
@@ -121,7 +67,7 @@ export class Listeners {
     if (call.callback !== undefined) server.once('listening', call.callback)
     this.#pending++
     const { fdName, ...options } = call.options
-    const target = call.passthrough ? undefined : this.#target(options)
+    const target = call.passthrough ? undefined : targetOf(options)
     const settle = (err?: Error): void => {
       server.off('error', onError)
       server.off('listening', onListening)
@@ -138,7 +84,7 @@ export class Listeners {
     let unixPath: string | undefined
     const onListening = (): void => {
       if (unixPath !== undefined) {
-        if (claimed === undefined && options.path !== unixPath && !this.#moveIntoPlace(server, options.path as string, unixPath, settle)) return
+        if (claimed === undefined && options.path !== unixPath && !moveIntoPlace(server, options.path as string, unixPath, settle)) return
         // address() reports the path it was bound at (or null for an fd); the socket lives at this one.
         setPipeName(server, unixPath)
       }
@@ -156,11 +102,8 @@ export class Listeners {
         original.call(server, { fd: claimed.fd, backlog: options.backlog, signal: options.signal })
       } else if (unixPath !== undefined && !unixPath.startsWith('\0')) {
         const path = unixPath
-        // libuv unlinks a bound path when its handle closes, which would pull the socket out from under
-        // the next generation at handover. Bound under a temporary name and renamed, the handle keeps
-        // only the temporary name; the rename also replaces a stale socket file in one step.
         const bindRenamed = (): void => {
-          const temporary = join(dirname(path), `.${basename(path).slice(0, 40)}.${randomBytes(6).toString('base64url')}`)
+          const temporary = temporaryPath(path)
           original.call(server, { ...options, path: temporary })
           options.path = temporary
         }
@@ -197,19 +140,6 @@ export class Listeners {
     return closed
   }
 
-  #target (options: ListenOptions): Target | undefined {
-    if (typeof options.path === 'string') {
-      // An abstract socket has no file to keep; hand it over all the same, by name.
-      return { kind: 'unix', path: options.path.startsWith('\0') ? options.path : resolve(options.path) }
-    }
-    if (!isPort(options.port) && options.port !== undefined) return undefined
-    const port = Number(options.port ?? 0)
-    const host = options.host
-    if (host === undefined || host === '') return { kind: 'tcp', hosts: ['::', '0.0.0.0'], port }
-    if (isIP(host) !== 0) return { kind: 'tcp', hosts: [canonicalIp(host)], port }
-    return { kind: 'tcp', hosts: [], port }
-  }
-
   #claim (target: Target, fdName: string | undefined): InheritedFd | undefined {
     const free = this.#inherited.filter((fd) => !fd.claimed)
     const fd = (fdName === undefined ? undefined : free.find((f) => f.name === fdName)) ??
@@ -223,24 +153,6 @@ export class Listeners {
     // Port 0 asks for any port: the keeper's one TCP socket is one.
     const found = free.filter((f) => f.address?.kind === 'tcp' && (target.port === 0 || f.address.port === target.port))
     return found.length === 1 ? found[0] : undefined
-  }
-
-  // A failure here happens inside the 'listening' event: it becomes the server's 'error', as a failed
-  // bind would, rather than an exception thrown out of some other listener.
-  #moveIntoPlace (server: Server, temporary: string, path: string, settle: (err: Error) => void): boolean {
-    try {
-      renameSync(temporary, path)
-      return true
-    } catch (cause) {
-      const err = new ReloadError('ERR_RELOAD_SOCKET_PATH',
-        `could not put the unix socket at ${path} (${(cause as Error).message}); check that its folder is writable and nothing else is at that path`,
-        { cause })
-      rmSync(temporary, { force: true })
-      server.close()
-      settle(err)
-      process.nextTick(() => server.emit('error', err))
-      return false
-    }
   }
 
   #record (server: Server, claimed: InheritedFd | undefined, target: Target | undefined, path: string | undefined): void {
@@ -286,27 +198,4 @@ export class Listeners {
       original.call(server, { fd })
     }
   }
-}
-
-/** Removes the unix socket at `path`, if a socket is what is there. */
-export function removeSocket (path: string): void {
-  try {
-    if (!path.startsWith('\0') && statSync(path).isSocket()) rmSync(path)
-  } catch {}
-}
-
-/**
- * Whether `path` is a socket file nothing accepts on: what a process killed with SIGKILL leaves behind.
- * A live socket, or anything that is not a socket, is left for bind to refuse (EADDRINUSE).
- */
-export function isStaleSocket (path: string, done: (stale: boolean) => void): void {
-  try {
-    if (!lstatSync(path).isSocket()) { done(false); return }
-  } catch {
-    done(false)
-    return
-  }
-  const probe = connect(path)
-  probe.once('connect', () => { probe.destroy(); done(false) })
-  probe.once('error', (err: NodeJS.ErrnoException) => { probe.destroy(); done(err.code === 'ECONNREFUSED') })
 }

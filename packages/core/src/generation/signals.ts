@@ -1,4 +1,4 @@
-import type { Logger } from './log.js'
+import type { Logger } from '../log.js'
 
 /** Installs `handler` for each signal; returns the uninstaller. */
 export function onSignals (signals: readonly NodeJS.Signals[], handler: (signal: NodeJS.Signals) => void): () => void {

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { LISTEN_FDS_START } from './fds.js'
-import type { Binding, Listeners } from './listeners.js'
-import { debug } from './log.js'
-import type { Servers } from './servers.js'
-import { later } from './timers.js'
+import { LISTEN_FDS_START } from '../protocol/fds.js'
+import type { Binding, Listeners } from '../listen/listeners.js'
+import { debug } from '../log.js'
+import type { Servers } from '../listen/servers.js'
+import { later } from '../node/timers.js'
 
 const script = fileURLToPath(new URL('./holder-main.js', import.meta.url))
 

@@ -1,4 +1,4 @@
-import { later, type Later } from './timers.js'
+import { later, type Later } from '../node/timers.js'
 
 /**
  * Tells long-lived connections (HTTP/2 sessions, WebSockets, event streams) to go away once a drain

@@ -3,7 +3,7 @@
 import { readFileSync, realpathSync } from 'node:fs'
 import { basename, normalize } from 'node:path'
 import { PROTOCOL_VARS } from './link.js'
-import { debug } from './log.js'
+import { debug } from '../log.js'
 
 /** What the next generation runs: this Node.js binary, with the launch argv (after argv[0]) and environment. */
 export interface LaunchCommand { file: string, args: string[], env: NodeJS.ProcessEnv }

@@ -1,6 +1,6 @@
-import { ReloadError } from './errors.js'
-import { reloader, type DrainReason } from './reloader.js'
-import { later, type Later } from './timers.js'
+import { ReloadError } from '../errors.js'
+import { reloader, type DrainReason } from '../generation/reloader.js'
+import { later, type Later } from '../node/timers.js'
 
 /** What {@link trackWebSockets} needs of a WebSocket: `ws`'s `WebSocket` has it. */
 export interface TrackedWebSocket {

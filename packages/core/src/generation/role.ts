@@ -1,7 +1,7 @@
-import { ReloadError } from './errors.js'
-import type { ChildMessage, ParentMessage } from './link.js'
-import type { Logger } from './log.js'
-import { served } from './served.js'
+import { ReloadError } from '../errors.js'
+import type { ChildMessage, ParentMessage } from '../protocol/link.js'
+import type { Logger } from '../log.js'
+import { served } from '../drain/served.js'
 
 /**
  * What a generation is to the world: standalone (it hands over to the next generation itself) or a

@@ -1,6 +1,6 @@
 import { Socket } from 'node:net'
 import { decodeParent, encodeChild, LineReader, type ChildMessage, type ParentMessage } from './link.js'
-import { debug } from './log.js'
+import { debug } from '../log.js'
 
 /**
  * This generation's link to the generation that started it: the socket on which it says `READY=1` (or

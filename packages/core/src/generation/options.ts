@@ -1,6 +1,6 @@
 import { constants } from 'node:os'
-import { ReloadError } from './errors.js'
-import type { Logger } from './log.js'
+import { ReloadError } from '../errors.js'
+import type { Logger } from '../log.js'
 
 /** Options of {@link reloader}. Every time is in milliseconds. */
 export interface ReloadOptions {

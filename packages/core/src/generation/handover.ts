@@ -1,12 +1,12 @@
 import { once } from 'node:events'
 import { performance } from 'node:perf_hooks'
-import { spawnGeneration, type Child } from './child.js'
-import { ReloadError } from './errors.js'
+import { spawnGeneration, type Child } from '../protocol/child.js'
+import { ReloadError } from '../errors.js'
 import type { Lifecycle } from './lifecycle.js'
-import { decodeChild, LineReader } from './link.js'
-import type { Logger } from './log.js'
-import type { ParentLink } from './parent.js'
-import type { Binding } from './listeners.js'
+import { decodeChild, LineReader } from '../protocol/link.js'
+import type { Logger } from '../log.js'
+import type { ParentLink } from '../protocol/parent.js'
+import type { Binding } from '../listen/listeners.js'
 import { WayBack } from './wayback.js'
 
 /** What `upgrade()` resolves with: the new generation, and how long it took from start to ready. */

@@ -1,5 +1,5 @@
-import { ReloadError } from './errors.js'
-import { debug } from './log.js'
+import { ReloadError } from '../errors.js'
+import { debug } from '../log.js'
 import type { Role } from './role.js'
 import type { WayBack } from './wayback.js'
 

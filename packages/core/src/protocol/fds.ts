@@ -1,5 +1,5 @@
-import { debug } from './log.js'
-import { inspectFds, type FdFact } from './sockets.js'
+import { debug } from '../log.js'
+import { inspectFds, type FdFact } from '../listen/sockets.js'
 import { PROTOCOL_VARS } from './link.js'
 
 /** Where an inherited listener listens, decoded from its name. */
