@@ -1,5 +1,5 @@
 import { debug } from '../log.js'
-import { inspectFds, type FdFact } from '../listen/sockets.js'
+import { inspectFds, type FdFact } from '../node/sockets.js'
 import { PROTOCOL_VARS } from './link.js'
 
 /** Where an inherited listener listens, decoded from its name. */
