@@ -181,17 +181,27 @@ describe('reload run: supervision', () => {
     expect(keeper.fixture.output).toMatch(/keeper exits \(code=1\)/)
   })
 
-  it('the exit status tells: a worker whose app exits 143 on SIGTERM is named, and the keeper exits 1', async () => {
+  it("an app whose own SIGTERM listener exits 143 (Next.js does) drains first: its listener runs once the drain is over, and the keeper exits 0", async () => {
     const keeper = await startKeeper([], { app: faultyApp, env: { ON_SIGTERM: 'exit' } })
     const [first] = workers(keeper.fixture).map((w) => w.pid) as [number]
     await keeper.fixture.waitFor(/SIGTERM listeners replaced/)
     const slow = await keeper.fixture.inFlight(`${keeper.url}/?sleep=2`)
     process.kill(keeper.pid, 'SIGTERM')
     const { code } = await keeper.fixture.exited(15_000)
+    expect(code).toBe(0)
+    expect((await slow.response).body).toBe(`ospid:${first}`)
+    expect(keeper.fixture.output).toMatch(new RegExp(`reload\\[${first}\\]: the drain is over: running the app's own SIGTERM listeners`))
+    expect(keeper.fixture.output).toMatch(new RegExp(`worker 1 \\(pid ${first}, generation 1\\) drained; the app's own SIGTERM listener exited with code 143`))
+  })
+
+  it('a worker that drained and then exits with another code than 0 or 143 is named, and the keeper exits 1', async () => {
+    const keeper = await startKeeper([], { app: faultyApp, env: { ON_SIGTERM: 'exit', SIGTERM_EXIT_CODE: '3' } })
+    const [first] = workers(keeper.fixture).map((w) => w.pid) as [number]
+    await keeper.fixture.waitFor(/SIGTERM listeners replaced/)
+    process.kill(keeper.pid, 'SIGTERM')
+    const { code } = await keeper.fixture.exited(15_000)
     expect(code).toBe(1)
-    expect((await slow.response).error).toBeDefined()
-    expect(keeper.fixture.output).toMatch(new RegExp(`worker 1 \\(pid ${first}, generation 1\\) exited with code 143 before draining`))
-    expect(keeper.fixture.output).not.toMatch(/drained and exited/)
+    expect(keeper.fixture.output).toMatch(new RegExp(`worker 1 \\(pid ${first}, generation 1\\) drained and exited with code 3`))
   })
 
   it("a worker whose app dropped reload's SIGTERM listener still drains when rolled (the keeper says DRAIN on the link)", async () => {

@@ -225,18 +225,21 @@ export class Keeper {
     }
   }
 
-  /** Tells a worker to drain (SIGTERM, and `DRAIN` on its link), with a kill after its drain timeout. */
+  /**
+   * Tells a worker to drain, with a kill after its drain timeout: `DRAIN` on its link, or SIGTERM for a
+   * worker on an older @reload/core that does not answer on it.
+   */
   #retire (worker: Worker, cause: DrainCause): void {
     if (worker.state === 'draining' || worker.state === 'exited') return
     moveTo(worker, 'draining', cause)
-    // Said on the link too: a worker whose app removed reload's SIGTERM listener still drains.
-    if (worker.answersPing) tell(worker, { type: 'drain' })
-    signalPid(worker.pid, 'SIGTERM')
+    // Not a signal: the app's own SIGTERM listener (a framework's shutdown) would end the process or cut
+    // idle keep-alive sockets in the middle of the drain. reload runs it once the drain is over.
+    if (!(worker.answersPing && tell(worker, { type: 'drain' }))) signalPid(worker.pid, 'SIGTERM')
     const killAfter = this.#options.drainTimeout + KILL_MARGIN
     later(killAfter, () => {
       if (this.#alive.has(worker.pid)) {
-        this.#log.warn({ worker: worker.pid }, `worker ${worker.slot} (pid ${worker.pid}) still runs ${killAfter} ms after SIGTERM: killing it`)
-        this.#kill(worker, `after the drain timeout (${killAfter} ms after SIGTERM)`)
+        this.#log.warn({ worker: worker.pid }, `worker ${worker.slot} (pid ${worker.pid}) still runs ${killAfter} ms after it was told to drain: killing it`)
+        this.#kill(worker, `after the drain timeout (${killAfter} ms after it was told to drain)`)
       }
     })
   }

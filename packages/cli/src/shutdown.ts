@@ -1,6 +1,6 @@
 import { later } from '@reload/core/keeper'
 import type { Inside } from './inside.js'
-import { signalPid } from './worker.js'
+import { signalPid, tell } from './worker.js'
 
 /** What the shutdown needs of the Keeper besides {@link Inside}. */
 export interface Stopping {
@@ -55,6 +55,8 @@ export async function drainAll (k: Inside, s: Stopping, signal: string): Promise
 export function forced (k: Inside, endDelay: () => void, signal: string): void {
   endDelay()
   k.log.warn({}, `second ${signal}: workers cut what is left and exit now`)
-  for (const pid of k.alive.keys()) signalPid(pid, 'SIGTERM')
+  // A worker told to drain on its link hears FORCE there; one on an older @reload/core got SIGTERM, and a
+  // second one forces it.
+  for (const worker of k.alive.values()) if (!(worker.answersPing && tell(worker, { type: 'force' }))) signalPid(worker.pid, 'SIGTERM')
   later(2000, () => { for (const pid of k.alive.keys()) signalPid(pid, 'SIGKILL') })
 }

@@ -117,7 +117,11 @@ export function ending (worker: Worker, code: number | null, signal: NodeJS.Sign
   const cut = worker.drained?.requests ?? 0
   if (cut > 0) return { text: `cut ${cut} request${cut === 1 ? '' : 's'} at the drain timeout and exited`, clean: false, end: 'cut' }
   if (worker.drained !== undefined) {
-    return code === 0 ? { text: 'drained and exited', clean: true, end: 'drained' } : { text: `drained and exited with code ${code ?? '?'}`, clean: false, end: 'exited' }
+    if (code === 0) return { text: 'drained and exited', clean: true, end: 'drained' }
+    // After the drain, the app's own SIGTERM listener ran (a framework's shutdown), and exiting with 143
+    // (128 + SIGTERM) is how such listeners say "ended by SIGTERM": the drain itself was clean.
+    if (code === 143) return { text: "drained; the app's own SIGTERM listener exited with code 143", clean: true, end: 'drained' }
+    return { text: `drained and exited with code ${code ?? '?'}`, clean: false, end: 'exited' }
   }
   if (signal !== null || code !== 0) return { text: `exited with ${signal ?? `code ${code ?? '?'}`} before draining`, clean: false, end: 'exited' }
   // An app on an older @reload/core says nothing of its drain: exit code 0 is its word.

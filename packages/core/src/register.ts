@@ -5,6 +5,7 @@
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { reloader } from './generation/reloader.js'
+import { stashProtocolVars } from './protocol/fds.js'
 
 const marker = Symbol.for('@reload/core/register')
 const proto = net.Server.prototype as net.Server & { [marker]?: true }
@@ -32,3 +33,7 @@ if (proto[marker] !== true) {
     return (this.listen as (...args: unknown[]) => net.Server)(...args)
   } as typeof proto.listen
 }
+
+// A keeper's worker, or a generation or socket-activated server: the protocol's variables leave the
+// environment now, before the app's first line; the reloader takes them at the first listen().
+stashProtocolVars()

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2'
 import { Server as TlsServer } from 'node:tls'
 import { GoAway } from './goaway.js'
-import { closeListenerOnly, currentResponse as current, isUpgraded, keepIdleOnClose, keepSessionsOnClose } from '../node/internals.js'
+import { closeAsIfListening, closeListenerOnly, currentResponse as current, isUpgraded, keepIdleOnClose, keepSessionsOnClose } from '../node/internals.js'
 import { later, type Later } from '../node/timers.js'
 import { served } from './served.js'
 
@@ -93,7 +93,8 @@ export class Ledger {
     // would run that same idle close: the ledger closes idle sockets itself now.
     const restoreIdle = keepIdleOnClose(this.server)
     const restoreSessions = keepSessionsOnClose(this.server)
-    this.#restoreClose = () => { restoreIdle(); restoreSessions() }
+    const restoreAnswer = closeAsIfListening(this.server)
+    this.#restoreClose = () => { restoreAnswer(); restoreIdle(); restoreSessions() }
     this.server.prependListener('request', this.#onRequest)
     this.#goAway.begin(0)
     for (const connection of this.#connections.values()) this.#settle(connection)

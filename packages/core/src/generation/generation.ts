@@ -65,6 +65,7 @@ export class Generation implements Parts {
   #options: ResolvedOptions
   #log: Logger
   #upgradeHandler: ((signal: NodeJS.Signals) => void) | undefined
+  #heardSignal = false
 
   constructor (options: ReloadOptions, emit: Emit) {
     checkInternals()
@@ -98,7 +99,8 @@ export class Generation implements Parts {
     if (this.parent.pid !== undefined) this.#watchParent(this.parent.pid)
     this.parent.answer = (question) => this.role.answer(question, {
       status: () => ({ requests: this.servers.requests, connections: this.servers.connections, state: this.life.state }),
-      drain: () => { if (this.life.isArmed && !this.life.isRetiring) this.retire('shutdown').catch(this.fatal) }
+      drain: () => { if (this.life.isArmed && !this.life.isRetiring) this.retire('shutdown').catch(this.fatal) },
+      force: () => { if (this.life.isRetiring) this.#force.abort() }
     })
     for (const warning of inheritance.warnings) this.#log.warn({}, warning)
     // A first generation under npm, tsx or nodemon: the wrapper exits with it after the first handover.
@@ -108,6 +110,8 @@ export class Generation implements Parts {
   }
 
   get force (): AbortSignal { return this.#force.signal }
+  /** Whether a shutdown signal came: the app's own listeners of it have run already. */
+  get heardSignal (): boolean { return this.#heardSignal }
   options (): ResolvedOptions { return this.#options }
   log (): Logger { return this.#log }
 
@@ -196,7 +200,8 @@ export class Generation implements Parts {
       upgrade: () => { role.onReloadSignal(() => { this.handOver().catch(() => {}) }, this.#log) },
       isRetiring: () => life.isRetiring,
       shutdown: () => { this.retire('shutdown').catch(this.fatal) },
-      force: () => this.#force.abort()
+      force: () => this.#force.abort(),
+      heard: () => { this.#heardSignal = true }
     }, () => this.#log)
     this.#upgradeHandler = signals.upgradeHandler
     this.uninstall.push(signals.uninstall)

@@ -11,7 +11,7 @@ import { removePidFile, writePidFile } from './pidfile.js'
 import type { Role } from './role.js'
 import type { Servers } from '../listen/servers.js'
 import { shutdown } from '../drain/shutdown.js'
-import { delay } from '../node/timers.js'
+import { delay, later } from '../node/timers.js'
 
 /** The parts of a generation its drain and exit go through, each the owner of its own state. */
 export interface Parts {
@@ -27,6 +27,8 @@ export interface Parts {
   readonly beforeExit: ReadonlySet<() => unknown>
   /** Aborted by a second shutdown signal. */
   readonly force: AbortSignal
+  /** Whether a shutdown signal came (the app's own listeners of it ran then). */
+  readonly heardSignal: boolean
   /** The signal handlers and the like, removed when the process is not to exit. */
   readonly uninstall: Array<() => void>
   options: () => ResolvedOptions
@@ -44,6 +46,7 @@ export interface Parts {
  */
 export async function drainAndExit (reason: DrainReason, g: Parts): Promise<void> {
   const options = g.options()
+  const start = Date.now()
   // A new generation stopped before it was ready shares its unix paths with the one that serves.
   // Under a keeper, the keeper owns the socket paths and the pid file, and its workers never wait for a
   // load balancer: the socket stays open through them all.
@@ -77,7 +80,9 @@ export async function drainAndExit (reason: DrainReason, g: Parts): Promise<void
     for (const path of g.listeners.paths) removeSocket(path)
   }
   g.life.stopped()
-  g.servers.detachAll()
+  // A keeper's worker whose app has its own SIGTERM listeners keeps its servers attached until it exits:
+  // their close(cb) must answer as it would without reload (see handToApp).
+  if (!(options.exit && g.role.signalsAppAfterDrain)) g.servers.detachAll()
   // Until process.exit() the handlers stay: without them a SIGHUP in the last moment would end the
   // process by its default action instead of with this exit code.
   if (!options.exit) for (const uninstall of g.uninstall.splice(0)) uninstall()
@@ -85,10 +90,29 @@ export async function drainAndExit (reason: DrainReason, g: Parts): Promise<void
   g.log().info({ code }, 'exiting')
   // The keeper names how each worker ended (drained, or cut N) and exits non-zero for a cut shutdown.
   if (g.role.reportsDrain) await Promise.race([g.parent.drained(cut), delay(200)])
+  if (options.exit && g.role.signalsAppAfterDrain && !g.heardSignal && handToApp(g, code, start + options.drainTimeout)) return
   // With exit: true the kernel closes the link when this process is really gone, so the next generation
   // never starts a third one while this one still runs its exit handlers.
   if (options.exit) process.exit(code)
   g.handover.letGo()
+}
+
+/**
+ * The app's own SIGTERM listeners (a framework's shutdown: Next.js, Nitro, SvelteKit), run now that the
+ * drain is over: the keeper asked on the link, so no signal came and they have not run. Their cleanup
+ * (pools, flushes) still happens, on servers already closed, where a server.close(cb) answers as it would
+ * have without reload. They usually end with process.exit(); if they do not, this generation exits with
+ * `code` once nothing keeps the process alive, or at the end of the drain budget (at least a second
+ * from now). False when the app has no such listener.
+ */
+function handToApp (g: Parts, code: number, deadline: number): boolean {
+  for (const uninstall of g.uninstall.splice(0)) uninstall()
+  if (process.listenerCount('SIGTERM') === 0) return false
+  g.log().info({}, "the drain is over: running the app's own SIGTERM listeners")
+  process.exitCode = code
+  later(Math.max(1000, deadline - Date.now()), () => process.exit(code))
+  process.emit('SIGTERM', 'SIGTERM')
+  return true
 }
 
 /**

@@ -19,6 +19,11 @@ export interface Role {
   readonly failsOnUnclaimed: boolean
   /** It tells its parent when its listeners are closed and how its drain ended (the keeper names each ending). */
   readonly reportsDrain: boolean
+  /**
+   * Its drain is asked on the link, not by a signal: once the drain is over, the app's own SIGTERM
+   * listeners run (its cleanup: pools, flushes), on servers already closed.
+   */
+  readonly signalsAppAfterDrain: boolean
   /** Its parent's exit (or the link closing) makes it drain: a worker must not hold the port against a restarted keeper. */
   readonly drainsWithParent: boolean
   /** Why `upgrade()` is refused whatever the state, if it is. */
@@ -35,6 +40,8 @@ export interface Role {
 export interface Asked {
   status: () => { requests: number, connections: number, state: string }
   drain: () => void
+  /** Cut what is left and exit now, as a second shutdown signal does. */
+  force: () => void
 }
 
 const standalone: Role = {
@@ -43,6 +50,7 @@ const standalone: Role = {
   ownsFiles: true,
   failsOnUnclaimed: false,
   reportsDrain: false,
+  signalsAppAfterDrain: false,
   drainsWithParent: false,
   upgradeRefusal: () => undefined,
   onReloadSignal: (upgrade) => { upgrade() },
@@ -60,6 +68,9 @@ function answerKeeper (question: ParentMessage, generation: Asked): ChildMessage
       // The keeper's own word to drain: it holds even when the app removed reload's SIGTERM listener.
       generation.drain()
       return undefined
+    case 'force':
+      generation.force()
+      return undefined
   }
 }
 
@@ -70,6 +81,7 @@ function worker (keeper: number): Role {
     ownsFiles: false,
     failsOnUnclaimed: true,
     reportsDrain: true,
+    signalsAppAfterDrain: true,
     drainsWithParent: true,
     upgradeRefusal: () => new ReloadError('ERR_RELOAD_MANAGED', `this process is a worker of the reload run keeper (pid ${keeper}), which replaces its workers itself; ` +
       `reload with \`reload reload\` or \`kill -HUP ${keeper}\``),

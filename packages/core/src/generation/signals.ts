@@ -16,6 +16,8 @@ export interface SignalActions {
   shutdown: () => void
   /** A second shutdown signal: cut what is left and exit now. */
   force: () => void
+  /** A shutdown signal came (the app's own listeners of it, if any, ran at once too). */
+  heard: (signal: NodeJS.Signals) => void
 }
 
 /**
@@ -37,6 +39,7 @@ export function installSignals (signal: NodeJS.Signals | false, shutdownSignals:
     actions.upgrade()
   }
   const onShutdown = (name: NodeJS.Signals): void => {
+    actions.heard(name)
     if (!actions.isRetiring()) {
       strikes = 1
       log().info({}, `${name} received`)

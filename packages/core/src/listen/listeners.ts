@@ -94,7 +94,12 @@ export class Listeners {
     server.prependOnceListener('listening', onListening)
     server.prependOnceListener('error', onError)
     const bind = (target: Target | undefined): void => {
-      if (target === undefined) { original.call(server, ...args.filter((a) => a !== call.callback)); return }
+      if (target === undefined) {
+        // An app that listens on an inherited fd itself (socket activation: `listen({ fd: 3 })`) takes it.
+        claimed = this.#claimFd((options as { fd?: unknown }).fd)
+        original.call(server, ...args.filter((a) => a !== call.callback))
+        return
+      }
       claimed = this.#claim(target, fdName)
       if (target.kind === 'unix') unixPath = target.path
       if (claimed !== undefined) {
@@ -146,6 +151,12 @@ export class Listeners {
       free.find((f) => matches(f.address, target)) ?? this.#samePort(free, target) ?? free.find((f) => f.address === undefined)
     if (fd !== undefined) fd.claimed = true
     return fd
+  }
+
+  #claimFd (fd: unknown): InheritedFd | undefined {
+    const found = typeof fd === 'number' ? this.#inherited.find((f) => f.fd === fd && !f.claimed) : undefined
+    if (found !== undefined) found.claimed = true
+    return found
   }
 
   #samePort (free: InheritedFd[], target: Target): InheritedFd | undefined {

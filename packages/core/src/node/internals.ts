@@ -86,6 +86,30 @@ export function keepSessionsOnClose (server: net.Server): () => void {
   return () => { Reflect.deleteProperty(server, 'close') }
 }
 
+/**
+ * Makes the app's own `server.close(cb)` after the drain closed the listener answer as it would have
+ * without reload: `cb()` once the last connection is gone, where Node would call `cb` with
+ * ERR_SERVER_NOT_RUNNING (the listener is already closed). Frameworks' shutdown code (Next.js) calls it in
+ * its SIGTERM listener and prints that error. Returns the undo.
+ */
+export function closeAsIfListening (server: net.Server): () => void {
+  const own = Object.getOwnPropertyDescriptor(server, 'close')
+  const inner = (own?.value ?? Reflect.get(server, 'close')) as (this: net.Server, cb?: (err?: Error) => void) => net.Server
+  Object.defineProperty(server, 'close', {
+    configurable: true,
+    writable: true,
+    value: function close (this: net.Server, cb?: (err?: Error) => void) {
+      if (typeof cb !== 'function' || this.listening) return Reflect.apply(inner, this, [cb]) as net.Server
+      this.once('close', () => cb())
+      return Reflect.apply(inner, this, []) as net.Server
+    }
+  })
+  return () => {
+    if (own !== undefined) Object.defineProperty(server, 'close', own)
+    else Reflect.deleteProperty(server, 'close')
+  }
+}
+
 /** A bound socket no process listens on yet, held by `reload run`'s keeper for its whole life. */
 export interface BoundSocket {
   fd: number

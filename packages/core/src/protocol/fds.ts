@@ -61,6 +61,30 @@ export const MAX_LISTEN_FDS = 1024
 
 const ourVars = PROTOCOL_VARS
 
+type Vars = Partial<Record<typeof ourVars[number], string>>
+// Shared by every copy of @reload/core in the process (the keeper's preload and the app's own).
+const stashed = Symbol.for('@reload/core/protocol-vars')
+
+/**
+ * Takes the protocol's variables out of `process.env` now, for {@link takeInheritance} to read later: the
+ * preload does it before the app's first line, so that neither the app (SvelteKit's adapter-node acts on
+ * LISTEN_PID itself) nor its children see them.
+ */
+export function stashProtocolVars (): void {
+  const holder = globalThis as { [stashed]?: Vars }
+  if (holder[stashed] !== undefined || !ourVars.some((name) => process.env[name] !== undefined)) return
+  holder[stashed] = Object.fromEntries(ourVars.map((name) => [name, process.env[name]]))
+  for (const name of ourVars) Reflect.deleteProperty(process.env, name)
+}
+
+function takeVars (env: NodeJS.ProcessEnv): Vars {
+  const holder = globalThis as { [stashed]?: Vars }
+  const vars: Vars = env === process.env && holder[stashed] !== undefined ? holder[stashed] : Object.fromEntries(ourVars.map((name) => [name, env[name]]))
+  if (env === process.env) delete holder[stashed]
+  for (const name of ourVars) Reflect.deleteProperty(env, name)
+  return vars
+}
+
 /**
  * Reads the listeners this process was given (`sd_listen_fds(3)` semantics), keeps those that are
  * listening sockets, and removes every variable of the protocol from `env`, so that the app's own
@@ -74,8 +98,7 @@ export function takeInheritance (env: NodeJS.ProcessEnv = process.env, pid = pro
 
 /** What the protocol's variables say, without looking at the fds; removes the variables from `env`. */
 export function readInheritance (env: NodeJS.ProcessEnv, pid: number): Inheritance {
-  const vars = Object.fromEntries(ourVars.map((name) => [name, env[name]]))
-  for (const name of ourVars) Reflect.deleteProperty(env, name)
+  const vars = takeVars(env)
   const none: Inheritance = { fds: [], warnings: [], readyFd: undefined, generation: 1, keeper: undefined }
   if (vars.LISTEN_PID === undefined && vars.LISTEN_FDS === undefined) return none
   if (vars.LISTEN_PID !== String(pid)) {

@@ -29,7 +29,7 @@ export type ChildMessage =
   | { type: 'pong' }
 
 /** What a keeper asks of its worker. */
-export type ParentMessage = { type: 'status' } | { type: 'ping' } | { type: 'drain' }
+export type ParentMessage = { type: 'status' } | { type: 'ping' } | { type: 'drain' } | { type: 'force' }
 
 /** The line for `message`, without its line end. */
 export function encodeChild (message: ChildMessage): string {
@@ -79,7 +79,7 @@ export function decodeChild (line: string): ChildMessage | undefined {
   return undefined
 }
 
-const parentLines: Record<ParentMessage['type'], string> = { status: 'STATUS', ping: 'PING', drain: 'DRAIN' }
+const parentLines: Record<ParentMessage['type'], string> = { status: 'STATUS', ping: 'PING', drain: 'DRAIN', force: 'FORCE' }
 
 /** The line for a keeper's `message`, without its line end. */
 export function encodeParent (message: ParentMessage): string {
@@ -92,6 +92,7 @@ export function decodeParent (line: string): ParentMessage | undefined {
     case 'STATUS': return { type: 'status' }
     case 'PING': return { type: 'ping' }
     case 'DRAIN': return { type: 'drain' }
+    case 'FORCE': return { type: 'force' }
   }
   return undefined
 }
