@@ -181,7 +181,7 @@ describe('reload run: supervision', () => {
     expect(keeper.fixture.output).toMatch(/keeper exits \(code=1\)/)
   })
 
-  it("an app whose own SIGTERM listener exits 143 (Next.js does) drains first: its listener runs once the drain is over, and the keeper exits 0", async () => {
+  it('an app whose own SIGTERM listener exits 143 (Next.js does) drains first: its listener runs once the drain is over, and the keeper exits 0', async () => {
     const keeper = await startKeeper([], { app: faultyApp, env: { ON_SIGTERM: 'exit' } })
     const [first] = workers(keeper.fixture).map((w) => w.pid) as [number]
     await keeper.fixture.waitFor(/SIGTERM listeners replaced/)
