@@ -8,6 +8,8 @@ delete process.env.NODE_EXTRA_CA_CERTS
 
 // Tests that measure how much gets done in a fixed time: they run on their own, after the others.
 const quiet = ['test/longlived/http2-churn.test.ts']
+// Real frameworks installed from the registry: their own command, `pnpm test:frameworks` (vitest.frameworks.config.ts).
+const frameworks = ['test/frameworks/**']
 
 const integration = {
   // Every test starts real processes and much of the time waits on them (timers, handovers, drains): on
@@ -39,7 +41,7 @@ export default defineConfig({
           name: 'integration',
           sequence: { groupOrder: 1 },
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, ...quiet],
+          exclude: [...configDefaults.exclude, ...quiet, ...frameworks],
           ...integration
         }
       },

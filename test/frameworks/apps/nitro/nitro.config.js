@@ -1,0 +1,2 @@
+/* global defineNitroConfig -- Nitro provides it (auto-imports) */
+export default defineNitroConfig({})
