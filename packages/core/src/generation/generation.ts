@@ -66,6 +66,8 @@ export class Generation implements Parts {
   #log: Logger
   #upgradeHandler: ((signal: NodeJS.Signals) => void) | undefined
   #heardSignal = false
+  /** Why this server must not serve: it runs under a wrapper that a keeper started as its worker. */
+  readonly wrapped: string | undefined
 
   constructor (options: ReloadOptions, emit: Emit) {
     checkInternals()
@@ -105,7 +107,8 @@ export class Generation implements Parts {
     for (const warning of inheritance.warnings) this.#log.warn({}, warning)
     // A first generation under npm, tsx or nodemon: the wrapper exits with it after the first handover.
     const wrapper = this.number === 1 && !this.parent.exists ? wrapperWarning() : undefined
-    if (wrapper !== undefined) this.#log.warn({ parent: wrapper.parent }, wrapper.message)
+    if (wrapper?.keeper !== undefined) this.wrapped = wrapper.message
+    else if (wrapper !== undefined) this.#log.warn({ parent: wrapper.parent }, wrapper.message)
     debug('generation %d, inherited %o', this.number, inheritance.fds.map((fd) => `${fd.fd}=${fd.name}`))
   }
 

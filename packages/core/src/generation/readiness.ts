@@ -9,6 +9,7 @@ export interface StartFailure { code: 'ERR_RELOAD_PID_FILE' | 'ERR_RELOAD_LISTEN
  * inherited listeners nobody claimed closed. Undefined when it may report ready.
  */
 export function startFailure (g: Parts): StartFailure | undefined {
+  if (g.wrapped !== undefined) return { code: 'ERR_RELOAD_LISTEN', why: g.wrapped, message: g.wrapped }
   const { pidFile } = g.options()
   // The pid file must never name a dead process while a live one serves: a generation that cannot
   // write it does not serve. At a handover the old one, still named there, serves on.

@@ -29,6 +29,8 @@ export interface Parts {
   readonly force: AbortSignal
   /** Whether a shutdown signal came (the app's own listeners of it ran then). */
   readonly heardSignal: boolean
+  /** Why this server must not serve: a wrapper that a keeper started as its worker started it. */
+  readonly wrapped: string | undefined
   /** The signal handlers and the like, removed when the process is not to exit. */
   readonly uninstall: Array<() => void>
   options: () => ResolvedOptions

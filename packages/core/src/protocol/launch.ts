@@ -162,14 +162,35 @@ export function commandWrapper (argv: readonly string[]): { name: string, fix: s
   return name === undefined ? undefined : { name, fix: fixes[name] ?? 'run the server with `node` directly' }
 }
 
+/** The `reload run` keeper whose worker process `pid` is, from the environment it started with; Linux only. */
+export function keeperOf (pid: number): number | undefined {
+  const environ = readNulList(`/proc/${pid}/environ`)
+  if (environ === undefined) return undefined
+  const vars = parseEnviron(environ)
+  const keeper = Number(vars.RELOAD_KEEPER)
+  return vars.LISTEN_PID === String(pid) && Number.isSafeInteger(keeper) && keeper > 0 ? keeper : undefined
+}
+
 /**
  * The warning for a first generation started under a wrapper that will neither pass its listening sockets
  * on nor outlive a handover; undefined when there is none, or under a `reload run` keeper.
  */
-export function wrapperWarning (env: Readonly<Record<string, string | undefined>> = launch.rawEnv, ppid = process.ppid): { parent: number, message: string } | undefined {
+export function wrapperWarning (env: Readonly<Record<string, string | undefined>> = launch.rawEnv, ppid = process.ppid): { parent: number, message: string, keeper?: number } | undefined {
   if (env.RELOAD_KEEPER !== undefined) return undefined
   const wrapper = findWrapper(ppid)
   if (wrapper === undefined) return undefined
+  const keeper = keeperOf(wrapper.pid)
+  // The keeper's worker is the wrapper: this server never got the keeper's sockets, so whatever it
+  // listens on gets no traffic, and the keeper would wait for a worker that never reports ready.
+  if (keeper !== undefined) {
+    return {
+      parent: wrapper.pid,
+      keeper,
+      message: `this server was started by ${wrapper.name} (pid ${wrapper.pid}), which reload run (keeper pid ${keeper}) started as its worker; ` +
+        `${wrapper.name} does not pass the keeper's sockets on, so this server would listen on a socket of its own that gets no traffic: not serving; ` +
+        `${fixes[wrapper.name] ?? 'run the server with `node` directly'}`
+    }
+  }
   return {
     parent: wrapper.pid,
     message: `started by ${wrapper.name} (${wrapper.command.length > 120 ? `${wrapper.command.slice(0, 117)}...` : wrapper.command}), ` +
