@@ -6,7 +6,7 @@ import { configDefaults, defineConfig } from 'vitest/config'
 // but 127.0.0.1 with its own certificate, so the tests' processes go without it.
 delete process.env.NODE_EXTRA_CA_CERTS
 
-// Tests that measure how much gets done in a fixed time: they run on their own, after the others.
+// Tests that measure how much gets done in a fixed time: not among the integration tests (see 'unit').
 const quiet = ['test/longlived/http2-churn.test.ts']
 // Real frameworks installed from the registry: their own command, `pnpm test:frameworks` (vitest.frameworks.config.ts).
 const frameworks = ['test/frameworks/**']
@@ -31,7 +31,9 @@ export default defineConfig({
         test: {
           name: 'unit',
           sequence: { groupOrder: 0 },
-          include: ['packages/*/test/**/*.test.ts'],
+          // The tests that measure how much gets done in a fixed time run here, alongside the unit tests,
+          // which use little CPU, rather than among the integration tests.
+          include: ['packages/*/test/**/*.test.ts', ...quiet],
           maxWorkers: 2,
           testTimeout: 20_000
         }
@@ -43,15 +45,6 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: [...configDefaults.exclude, ...quiet, ...frameworks],
           ...integration
-        }
-      },
-      {
-        test: {
-          name: 'integration-quiet',
-          sequence: { groupOrder: 2 },
-          include: quiet,
-          ...integration,
-          maxWorkers: 1
         }
       }
     ]

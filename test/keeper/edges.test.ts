@@ -46,13 +46,14 @@ describe('reload run: edges', () => {
   })
 
   it('refuses a reload while the first workers are still starting, and takes the next one', async () => {
-    const slow = await startKeeper([], { ready: false, behaviour: 'slow' })
+    // The first worker listens only when the test says so: the reload surely comes while it starts.
+    const slow = await startKeeper([], { ready: false, behaviour: 'wait' })
     await slow.fixture.waitFor(/starting worker 1/)
     const early = await cli(['reload', '--wait', '--control', slow.control], { timeout: 10_000 }).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }))
     expect(early.code).toBe(1)
     expect(early.stderr).toMatch(/the first workers are still starting.*\(ERR_RELOAD_NOT_READY\)/)
-    await slow.fixture.waitFor(/worker ready on/)
     slow.behave('ok')
+    await slow.fixture.waitFor(/worker ready on/)
     expect((await cli(['reload', '--wait', '--control', slow.control])).code).toBe(0)
     expect(workers(slow.fixture).filter((w) => w.slot === 1)).toHaveLength(2)
   })
