@@ -225,15 +225,11 @@ export class Keeper {
     }
   }
 
-  /**
-   * Tells a worker to drain, with a kill after its drain timeout: `DRAIN` on its link, or SIGTERM for a
-   * worker on an older @reload/core that does not answer on it.
-   */
+  // Drain, with a kill after the drain timeout. Said on the link, not by SIGTERM, which an app's own listener (a
+  // framework's shutdown) turns into an exit mid-drain; core runs it after. An older core gets SIGTERM.
   #retire (worker: Worker, cause: DrainCause): void {
     if (worker.state === 'draining' || worker.state === 'exited') return
     moveTo(worker, 'draining', cause)
-    // Not a signal: the app's own SIGTERM listener (a framework's shutdown) would end the process or cut
-    // idle keep-alive sockets in the middle of the drain. reload runs it once the drain is over.
     if (!(worker.answersPing && tell(worker, { type: 'drain' }))) signalPid(worker.pid, 'SIGTERM')
     const killAfter = this.#options.drainTimeout + KILL_MARGIN
     later(killAfter, () => {

@@ -1,8 +1,8 @@
 import { Server, type Socket } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2'
+import type { Http2Session, ServerHttp2Stream } from 'node:http2'
 import { Server as TlsServer } from 'node:tls'
-import { GoAway } from './goaway.js'
+import { GoAway, goAwayGracefully } from './goaway.js'
 import { closeAsIfListening, closeListenerOnly, currentResponse as current, isUpgraded, keepIdleOnClose, keepSessionsOnClose } from '../node/internals.js'
 import { later, type Later } from '../node/timers.js'
 import { served } from './served.js'
@@ -215,37 +215,6 @@ export class Ledger {
     if (this.#draining !== undefined && this.#connections.size === 0) this.#resolve?.()
   }
 }
-
-// Two GOAWAYs, as Envoy sends them: the first (last stream 2^31 - 1) tells the client to open no more
-// streams here; the final one names the last stream served, and the session closes when the streams it
-// took are done. Envoy's first is nghttp2's shutdown notice, which still serves the streams the client sent
-// before it read it. Node's API has no such notice: after session.goaway() nghttp2 ignores every stream that
-// arrives, and the final GOAWAY tells the client they were never processed (REFUSED_STREAM), so it may send
-// them again, to the next generation. (Writing the notice on the socket behind nghttp2's back would serve
-// them, but a write Node's HTTP/2 session did not make can abort the process: on TLS always, on TCP under
-// backpressure.)
-// session.close() must wait until nghttp2 has written the first GOAWAY out: until then it still hands new
-// streams to Node, which refuses them from inside nghttp2's receive once the session is closed, and that
-// can corrupt the heap and abort the process (nodejs/node#64113, seen here with Node 20 under load). An
-// empty outbound queue says the GOAWAY went out; a queue kept busy by streamed responses gets a time limit.
-export function goAwayGracefully (session: Http2Session): void {
-  if (session.closed || session.destroyed) return
-  session.goaway(constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1)
-  const started = Date.now()
-  const close = (): void => {
-    if (session.closed || session.destroyed) return
-    if ((session.state.outboundQueueSize ?? 0) > 0 && Date.now() - started < NOTICE_WAIT) {
-      later(NOTICE_POLL, close)
-      return
-    }
-    session.close()
-  }
-  later(NOTICE_POLL, close)
-}
-
-// How often, and how long at the most, the ledger looks for the first GOAWAY to have left.
-const NOTICE_POLL = 10
-const NOTICE_WAIT = 1000
 
 // Tells the client not to reuse the socket, and makes Node close it once this response is written.
 function closeAfter (res: ServerResponse): void {
