@@ -5,7 +5,9 @@ import { app, cleanUp, draining, dribble, getOn, rawClient, servedBy, track } fr
 
 afterEach(cleanUp)
 
-const drainTimeout = 1500
+// The drain closes idle and half-sent connections a tenth of this before it ends: 250 ms, enough for
+// their close to land on a busy machine.
+const drainTimeout = 2500
 // Between the old generation's exit and the test seeing it (the exit event, a busy machine). Still far
 // below what a drain that waited for the clients would take (5 s idle grace, 60 s headersTimeout).
 const slack = 1000

@@ -48,7 +48,7 @@ function checkStreams (clients: EventSourceClient[], pids: number[]): void {
     expect(order.filter((g, i) => g < 0 || (i > 0 && g < (order[i - 1] as number)))).toEqual([])
     expect(new Set(order)).toEqual(new Set(pids.map((_, i) => i)))
     // One connection to each generation, each answered 200; every reconnect carried the last id seen.
-    expect(c.connections.map((k) => [k.status, k.pid])).toEqual(pids.map((p) => [200, p]))
+    expect(c.connections.map((k) => [k.status, k.pid]), JSON.stringify(c.connections)).toEqual(pids.map((p) => [200, p]))
     expect(c.connections.slice(0, -1).map((k) => k.ended)).toEqual(pids.slice(1).map(() => 'end'))
     for (let k = 1; k < c.connections.length; k++) {
       const resumed = c.connections[k]?.lastEventId

@@ -27,9 +27,9 @@ function withoutPnpmStore (nodePath: string | undefined): string | undefined {
   return kept.length === 0 ? undefined : kept.join(delimiter)
 }
 
-/** A worker's environment: the keeper's, the keeper's pid, its drain budget unless set, and the preload. */
-export function workerEnv (options: { drainTimeout: number, preload: boolean }, cwd: string, keeper = process.pid): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, RELOAD_KEEPER: String(keeper) }
+/** A worker's environment: the keeper's, the keeper's pid and worker count, its drain budget unless set, and the preload. */
+export function workerEnv (options: { drainTimeout: number, preload: boolean, workers?: number }, cwd: string, keeper = process.pid): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, RELOAD_KEEPER: String(keeper), RELOAD_WORKERS: String(options.workers ?? 1) }
   const nodePath = withoutPnpmStore(env.NODE_PATH)
   if (nodePath === undefined) Reflect.deleteProperty(env, 'NODE_PATH')
   else env.NODE_PATH = nodePath

@@ -37,14 +37,15 @@ describe('readInheritance()', () => {
       ],
       warnings: [],
       readyFd: 5,
-      generation: 7
+      generation: 7,
+      workers: 1
     })
     expect(env).toEqual({ HOME: '/root' })
   })
 
   it('ignores fds whose LISTEN_PID is another process, and still removes the variables', () => {
     const env: NodeJS.ProcessEnv = { LISTEN_FDS: '1', LISTEN_PID: '41', RELOAD_READY_FD: '4' }
-    expect(readInheritance(env, 42)).toEqual({ fds: [], warnings: [], readyFd: undefined, generation: 1 })
+    expect(readInheritance(env, 42)).toEqual({ fds: [], warnings: [], readyFd: undefined, generation: 1, workers: 1 })
     expect(env).toEqual({})
   })
 
@@ -60,7 +61,7 @@ describe('readInheritance()', () => {
   })
 
   it('finds nothing in an environment without the protocol', () => {
-    expect(takeInheritance({ PATH: '/bin' }, 9)).toEqual({ fds: [], warnings: [], readyFd: undefined, generation: 1 })
+    expect(takeInheritance({ PATH: '/bin' }, 9)).toEqual({ fds: [], warnings: [], readyFd: undefined, generation: 1, workers: 1 })
   })
 })
 

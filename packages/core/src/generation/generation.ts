@@ -48,6 +48,8 @@ export type Emit = <K extends keyof ReloadEvents>(event: K, ...args: ReloadEvent
  */
 export class Generation implements Parts {
   readonly number: number
+  /** How many workers run on the same sockets: the keeper's `--workers`, or 1. */
+  readonly workers: number
   readonly life: Lifecycle
   readonly role: Role
   readonly parent: ParentLink
@@ -76,6 +78,7 @@ export class Generation implements Parts {
     this.#log = toLogger(this.#options.logger ?? stderrLogger)
     const inheritance = takeInheritance()
     this.number = inheritance.generation
+    this.workers = inheritance.workers
     this.role = roleOf(inheritance.keeper)
     this.parent = new ParentLink(inheritance.readyFd)
     this.life = new Lifecycle(this.role, this.parent.exists)

@@ -23,6 +23,11 @@ export class Reloader extends EventEmitter<ReloadEvents> {
    * replaces workers itself, so a worker never starts a generation: its reload signal goes to the keeper.
    */
   readonly keeper: number | undefined
+  /**
+   * How many processes serve the same sockets: the keeper's `--workers` for one of its workers, else 1.
+   * A protocol that keeps a client's requests on one process (Socket.IO's long-polling) needs 1.
+   */
+  readonly workers: number
   readonly #g: Generation
   #given: ReloadOptions
 
@@ -33,6 +38,7 @@ export class Reloader extends EventEmitter<ReloadEvents> {
     this.#g = new Generation(options, this.emit.bind(this) as Emit)
     this.generation = this.#g.number
     this.keeper = this.#g.role.keeper
+    this.workers = this.#g.workers
   }
 
   get state (): ReloadState { return this.#g.life.state }

@@ -25,6 +25,8 @@ export interface Inheritance {
   generation: number
   /** The pid of the `reload run` keeper that started this process as one of its workers. */
   keeper: number | undefined
+  /** How many workers that keeper runs on the same sockets (1 without a keeper). */
+  workers: number
 }
 
 /** systemd hands over fds starting at 3 (`SD_LISTEN_FDS_START`). */
@@ -99,7 +101,7 @@ export function takeInheritance (env: NodeJS.ProcessEnv = process.env, pid = pro
 /** What the protocol's variables say, without looking at the fds; removes the variables from `env`. */
 export function readInheritance (env: NodeJS.ProcessEnv, pid: number): Inheritance {
   const vars = takeVars(env)
-  const none: Inheritance = { fds: [], warnings: [], readyFd: undefined, generation: 1, keeper: undefined }
+  const none: Inheritance = { fds: [], warnings: [], readyFd: undefined, generation: 1, keeper: undefined, workers: 1 }
   if (vars.LISTEN_PID === undefined && vars.LISTEN_FDS === undefined) return none
   if (vars.LISTEN_PID !== String(pid)) {
     debug('ignoring LISTEN_FDS=%s: LISTEN_PID=%s is not this process (%d)', vars.LISTEN_FDS, vars.LISTEN_PID, pid)
@@ -117,9 +119,11 @@ export function readInheritance (env: NodeJS.ProcessEnv, pid: number): Inheritan
   const readyFd = vars.RELOAD_READY_FD === undefined ? undefined : Number(vars.RELOAD_READY_FD)
   const generation = Number(vars.RELOAD_GENERATION ?? 1)
   const keeper = Number(vars.RELOAD_KEEPER)
+  const workers = Number(vars.RELOAD_WORKERS)
   return {
     // A keeper may be pid 1, in a container started without an init.
     keeper: Number.isSafeInteger(keeper) && keeper >= 1 ? keeper : undefined,
+    workers: Number.isSafeInteger(keeper) && keeper >= 1 && Number.isSafeInteger(workers) && workers >= 1 ? workers : 1,
     fds,
     warnings: [],
     readyFd: Number.isSafeInteger(readyFd) && (readyFd as number) > 2 ? readyFd : undefined,

@@ -7,7 +7,7 @@
  * The protocol's variables: systemd's three, the link's fd, the generation, and the keeper's pid. A
  * generation reads and removes them all at start (fds.ts); none is passed on to a next one as it was.
  */
-export const PROTOCOL_VARS = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION', 'RELOAD_KEEPER'] as const
+export const PROTOCOL_VARS = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION', 'RELOAD_KEEPER', 'RELOAD_WORKERS'] as const
 
 /** What a generation (or a keeper's worker) tells its parent. */
 export type ChildMessage =
