@@ -7,11 +7,13 @@ export interface TrackedEngineSocket {
   once: (event: 'close', listener: () => void) => unknown
 }
 
-/** What {@link trackSocketIO} needs of a Socket.IO server (`new Server()` of `socket.io`). */
+/**
+ * What {@link trackSocketIO} needs of a Socket.IO server (`new Server()` of `socket.io`): its engine's
+ * connection events. The clients already connected and the transports are read from the engine as it has
+ * them (`clients` and `opts`, which its typings do not publish).
+ */
 export interface TrackedSocketIOServer {
   readonly engine: {
-    readonly clients: Record<string, TrackedEngineSocket> | Map<string, TrackedEngineSocket>
-    readonly opts?: { transports?: readonly string[] }
     on: (event: 'connection', listener: (socket: TrackedEngineSocket) => void) => unknown
     off: (event: 'connection', listener: (socket: TrackedEngineSocket) => void) => unknown
   }
@@ -31,11 +33,11 @@ export interface TrackedSocketIOServer {
  */
 export function trackSocketIO (io: TrackedSocketIOServer): () => void {
   const engine = (io as Partial<TrackedSocketIOServer> | null)?.engine
-  if (engine === undefined || engine === null || typeof engine.on !== 'function' || typeof engine.off !== 'function' || typeof engine.clients !== 'object') {
+  if (engine === undefined || engine === null || typeof engine.on !== 'function' || typeof engine.off !== 'function' || typeof Reflect.get(engine, 'clients') !== 'object') {
     throw new ReloadError('ERR_RELOAD_INVALID_OPTION', 'trackSocketIO() takes a Socket.IO server (new Server() of socket.io), after it is attached to its http.Server')
   }
   const reload = reloader()
-  const transports = engine.opts?.transports ?? ['polling', 'websocket']
+  const transports = (Reflect.get(engine, 'opts') as { transports?: readonly string[] } | undefined)?.transports ?? ['polling', 'websocket']
   if (reload.workers > 1 && transports.includes('polling')) {
     process.emitWarning(`Socket.IO's long-polling sends each client's requests on new connections, and the ${reload.workers} workers of reload run ` +
       'share one socket, so a client\'s polls reach workers that do not know it ("Session ID unknown"). Give the server and its clients ' +
@@ -45,7 +47,8 @@ export function trackSocketIO (io: TrackedSocketIOServer): () => void {
     const cancel = reload.goingAway(() => { socket.close() })
     socket.once('close', cancel)
   }
-  const clients = engine.clients instanceof Map ? [...engine.clients.values()] : Object.values(engine.clients)
+  const known = Reflect.get(engine, 'clients') as Record<string, TrackedEngineSocket> | Map<string, TrackedEngineSocket>
+  const clients = known instanceof Map ? [...known.values()] : Object.values(known)
   for (const socket of clients) track(socket)
   engine.on('connection', track)
   return () => { engine.off('connection', track) }
