@@ -82,6 +82,7 @@ describe.each(cases)('Socket.IO under reload run --workers $workers', ({ workers
     process.kill(keeper.child.pid as number, 'SIGTERM')
     expect((await keeper.exited(30_000)).code, keeper.output).toBe(0)
     expect(isAlive(keeper.child.pid as number)).toBe(false)
+    expect(keeper.output).not.toMatch(/trackSocketIO\(io\) from @reload\/core was not called/)
     process.stdout.write(`socket.io, ${workers} worker(s): 50 clients, ${sent} emits, ${lost} lost; all moved ${moves.map((ms) => `${ms} ms`).join(', ')} after each roll\n`)
   })
 })
@@ -98,6 +99,24 @@ describe('Socket.IO with long-polling under reload run --workers 2', () => {
     const warnings = keeper.lines.filter(({ text }) => /\[RELOAD_SOCKET_IO_POLLING\] Warning: Socket\.IO's long-polling .* the 2 workers of reload run share one socket/.test(text))
     expect(warnings).toHaveLength(2)
     expect(keeper.output).toMatch(/transports: \['websocket'\], or run reload run with --workers 1/)
+    process.kill(keeper.child.pid as number, 'SIGTERM')
+    expect((await keeper.exited(30_000)).code).toBe(0)
+  })
+})
+
+describe('Socket.IO without trackSocketIO(io) under reload run', () => {
+  it('the worker names Socket.IO and the call it needs at its first Socket.IO request', async () => {
+    const port = await portBelowEphemeralRange()
+    const keeper = startProcess(reloadBin, {
+      cwd: join(root, 'test/fixtures'),
+      args: ['run', '--listen', `127.0.0.1:${port}`, '--control', join(tempDir(), 'control.sock'), '--', 'node', 'socketio-app.js'],
+      env: { PORT: String(port), HOST: '127.0.0.1', UNTRACKED: '1' }
+    })
+    await keeper.waitFor(/worker ready on/, { timeout: 30_000 })
+    const client = io(`http://127.0.0.1:${port}`, { transports: ['polling'] })
+    clients.push(client)
+    await keeper.waitFor(/warn: Socket\.IO requests arrive, and trackSocketIO\(io\) from @reload\/core was not called: .* Call trackSocketIO\(io\) once the Socket\.IO server is attached/, { timeout: 10_000 })
+    client.disconnect()
     process.kill(keeper.child.pid as number, 'SIGTERM')
     expect((await keeper.exited(30_000)).code).toBe(0)
   })

@@ -18,7 +18,7 @@ import { roleOf, type Role } from './role.js'
 import { served } from '../drain/served.js'
 import { Servers } from '../listen/servers.js'
 import { installSignals } from './signals.js'
-import { foreignListenerWarning, signalRefusals, upgradedWarning } from './warnings.js'
+import { foreignListenerWarning, signalRefusals, upgradedWarning, watchForSocketIO } from './warnings.js'
 
 /** The events of a {@link Reloader}. */
 export interface ReloadEvents {
@@ -61,8 +61,7 @@ export class Generation implements Parts {
   readonly uninstall: Array<() => void> = []
   readonly #force = new AbortController()
   readonly #emit: Emit
-  // Where the first generation was launched, taken when @reload/core was imported (an app's chdir() later
-  // does not move it): the launch command line's relative paths resolve there.
+  // Where the first generation was launched (an app's chdir() does not move it): the command's relative paths resolve there.
   readonly #cwd = launch.cwd
   #options: ResolvedOptions
   #log: Logger
@@ -83,6 +82,7 @@ export class Generation implements Parts {
     this.parent = new ParentLink(inheritance.readyFd)
     this.life = new Lifecycle(this.role, this.parent.exists)
     served.start()
+    watchForSocketIO((message) => this.#log.warn({}, message))
     this.handover = new Handover(this.life, this.parent, {
       generation: this.number,
       readyTimeout: () => this.#options.readyTimeout,
@@ -116,7 +116,6 @@ export class Generation implements Parts {
   }
 
   get force (): AbortSignal { return this.#force.signal }
-  /** Whether a shutdown signal came: the app's own listeners of it have run already. */
   get heardSignal (): boolean { return this.#heardSignal }
   options (): ResolvedOptions { return this.#options }
   log (): Logger { return this.#log }
@@ -128,9 +127,7 @@ export class Generation implements Parts {
   }
 
   /** The first server attached installs reload's signals, until the last one goes. */
-  arm (): void {
-    if (this.life.arm()) this.#installSignals()
-  }
+  arm (): void { if (this.life.arm()) this.#installSignals() }
 
   disarm (): void {
     for (const uninstall of this.uninstall.splice(0)) uninstall()
