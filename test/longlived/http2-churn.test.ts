@@ -51,8 +51,8 @@ describe('HTTP/2: sessions told to go away while their clients keep sending', ()
     expect(died ? fixture.output.slice(-500) : '').toBe('')
     expect(isAlive(pid)).toBe(true)
     expect(failed).toEqual([])
-    // That the churn really ran, not how fast: on a quiet machine it answers tens of thousands, and a busy
-    // 2-core CI machine once answered 953 in the 6 s.
-    expect(answered).toBeGreaterThan(200)
+    // That the churn really ran, not how fast: on a quiet machine it answers tens of thousands, and busy
+    // 2-core CI machines answered 953, then 144, in the 6 s (each answer is a stream served mid-churn).
+    expect(answered).toBeGreaterThan(50)
   })
 })
