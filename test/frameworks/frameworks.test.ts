@@ -4,8 +4,9 @@
 // The registry apps are installed and built by setup.ts.
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, isAlive, Load, portBelowEphemeralRange, root, startProcess, tempDir, until } from '@reload/test-helpers'
-import { answeredBy, cli, reloadBin } from '../keeper/helpers.js'
+import { closeAll, isAlive, Load, root, until } from '@reload/test-helpers'
+import { answeredBy, cli } from '../keeper/helpers.js'
+import { runKeeper, serving } from './helpers.js'
 
 afterEach(closeAll)
 
@@ -26,21 +27,9 @@ const frameworks = [
 // A line of a stack trace, from any process of the run.
 const stackLine = /^\s+at .+(:\d+:\d+\)?|\(native\))$/m
 
-function serving (output: string): number[] {
-  const last = [...output.matchAll(/(?:workers ready on .*workers=|serves \(generation=\d+ ms=\d+ workers=)([\d,]+)\)/g)].at(-1)
-  return last === undefined ? [] : (last[1] as string).split(',').map(Number)
-}
-
 describe.each(frameworks)('$name under reload run --workers 2', ({ cwd, command }) => {
   it('4 rolls under keep-alive load: 0 failed; 2 worker SIGKILLs: 0 refused; shutdown: exit 0, nothing left, no stack trace', async () => {
-    const port = await portBelowEphemeralRange()
-    const control = join(tempDir(), 'control.sock')
-    const keeper = startProcess(reloadBin, {
-      cwd,
-      args: ['run', '--workers', '2', '--listen', `127.0.0.1:${port}`, '--control', control, '--', ...command],
-      // What these frameworks read for their address; Next.js's standalone server reads HOSTNAME.
-      env: { PORT: String(port), HOST: '127.0.0.1', HOSTNAME: '127.0.0.1', NEXT_TELEMETRY_DISABLED: '1' }
-    })
+    const { keeper, port, control } = await runKeeper(cwd, ['--workers', '2'], command, { NEXT_TELEMETRY_DISABLED: '1' })
     await keeper.waitFor(/2 workers ready on/, { timeout: 60_000 })
     const url = `http://127.0.0.1:${port}`
     const load = new Load(url, { connections: 16 }).start()

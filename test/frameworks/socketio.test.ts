@@ -4,8 +4,12 @@
 import { join } from 'node:path'
 import { io, type Socket } from 'socket.io-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, isAlive, portBelowEphemeralRange, root, startProcess, tempDir, until } from '@reload/test-helpers'
-import { cli, reloadBin } from '../keeper/helpers.js'
+import { closeAll, isAlive, root, until } from '@reload/test-helpers'
+import { cli } from '../keeper/helpers.js'
+import { runKeeper, serving } from './helpers.js'
+
+const fixtures = join(root, 'test/fixtures')
+const app = ['node', 'socketio-app.js']
 
 const clients: Socket[] = []
 afterEach(async () => {
@@ -14,11 +18,6 @@ afterEach(async () => {
 })
 
 interface Tally { sent: number, acked: number, lost: number, last: number | undefined }
-
-function serving (output: string): number[] {
-  const last = [...output.matchAll(/(?:workers? ready on .*workers=|serves \(generation=\d+ ms=\d+ workers=)([\d,]+)\)/g)].at(-1)
-  return last === undefined ? [] : (last[1] as string).split(',').map(Number)
-}
 
 const cases = [
   // One worker: Socket.IO's default transports (long-polling, then the upgrade), and 10 clients on long-polling only.
@@ -29,15 +28,10 @@ const cases = [
 
 describe.each(cases)('Socket.IO under reload run --workers $workers', ({ workers, server, transports }) => {
   it('50 clients, 3 rolls: every client on the new workers within the window and a reconnect, 0 lost acknowledged emits', async () => {
-    const port = await portBelowEphemeralRange()
-    const control = join(tempDir(), 'control.sock')
-    const keeper = startProcess(reloadBin, {
-      cwd: join(root, 'test/fixtures'),
-      args: ['run', '--workers', String(workers), '--listen', `127.0.0.1:${port}`, '--control', control, '--', 'node', 'socketio-app.js'],
-      env: { PORT: String(port), HOST: '127.0.0.1', ...(server !== undefined && { SOCKET_IO_TRANSPORTS: server }) }
-    })
+    const { keeper, port, control } = await runKeeper(fixtures, ['--workers', String(workers)], app, server === undefined ? {} : { SOCKET_IO_TRANSPORTS: server })
     await keeper.waitFor(/workers? ready on/, { timeout: 30_000 })
     const tallies: Tally[] = []
+    let stopped = false
     for (let i = 0; i < 50; i++) {
       const tally: Tally = { sent: 0, acked: 0, lost: 0, last: undefined }
       tallies.push(tally)
@@ -51,7 +45,7 @@ describe.each(cases)('Socket.IO under reload run --workers $workers', ({ workers
       })
       clients.push(client)
       const emit = (): void => {
-        if (!client.active) return
+        if (!client.active || stopped) return
         const n = ++tally.sent
         client.emit('pid', n, (err: Error | null, reply: { pid: number }) => {
           if (err !== null) tally.lost++
@@ -74,9 +68,11 @@ describe.each(cases)('Socket.IO under reload run --workers $workers', ({ workers
       // The last old worker drains from here: its clients leave within goAwayWindow (1 s), then reconnect.
       moves.push(await allOn(serving(keeper.output), 5000))
     }
-    for (const client of clients) client.disconnect()
+    // No new emit; the ones sent get their answer (or give up) before the clients go.
+    stopped = true
     const sent = tallies.reduce((n, t) => n + t.sent, 0)
     await until(() => tallies.every((t) => t.acked + t.lost === t.sent), 'every emit answered or given up', { timeout: 15_000 })
+    for (const client of clients) client.disconnect()
     const lost = tallies.reduce((n, t) => n + t.lost, 0)
     expect(lost).toBe(0)
     process.kill(keeper.child.pid as number, 'SIGTERM')
@@ -89,12 +85,7 @@ describe.each(cases)('Socket.IO under reload run --workers $workers', ({ workers
 
 describe('Socket.IO with long-polling under reload run --workers 2', () => {
   it('each worker says at start that long-polling needs one worker, and what to set instead', async () => {
-    const port = await portBelowEphemeralRange()
-    const keeper = startProcess(reloadBin, {
-      cwd: join(root, 'test/fixtures'),
-      args: ['run', '--workers', '2', '--listen', `127.0.0.1:${port}`, '--control', join(tempDir(), 'control.sock'), '--', 'node', 'socketio-app.js'],
-      env: { PORT: String(port), HOST: '127.0.0.1' }
-    })
+    const { keeper } = await runKeeper(fixtures, ['--workers', '2'], app)
     await keeper.waitFor(/2 workers ready on/, { timeout: 30_000 })
     const warnings = keeper.lines.filter(({ text }) => /\[RELOAD_SOCKET_IO_POLLING\] Warning: Socket\.IO's long-polling .* the 2 workers of reload run share one socket/.test(text))
     expect(warnings).toHaveLength(2)
@@ -106,12 +97,7 @@ describe('Socket.IO with long-polling under reload run --workers 2', () => {
 
 describe('Socket.IO without trackSocketIO(io) under reload run', () => {
   it('the worker names Socket.IO and the call it needs at its first Socket.IO request', async () => {
-    const port = await portBelowEphemeralRange()
-    const keeper = startProcess(reloadBin, {
-      cwd: join(root, 'test/fixtures'),
-      args: ['run', '--listen', `127.0.0.1:${port}`, '--control', join(tempDir(), 'control.sock'), '--', 'node', 'socketio-app.js'],
-      env: { PORT: String(port), HOST: '127.0.0.1', UNTRACKED: '1' }
-    })
+    const { keeper, port } = await runKeeper(fixtures, [], app, { UNTRACKED: '1' })
     await keeper.waitFor(/worker ready on/, { timeout: 30_000 })
     const client = io(`http://127.0.0.1:${port}`, { transports: ['polling'] })
     clients.push(client)

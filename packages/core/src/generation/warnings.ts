@@ -22,8 +22,8 @@ export function upgradedWarning (upgraded: number, goingAway: number, drainTimeo
     'from @reload/core, or reloader().goingAway() for another protocol'
 }
 
-// Set by trackSocketIO() (longlived/socketio.ts), in whichever copy of @reload/core the app imports.
-const socketIOTracked = Symbol.for('@reload/core/socket.io')
+/** Set on `globalThis` by trackSocketIO(), in whichever copy of @reload/core the app imports. */
+export const socketIOTracked = Symbol.for('@reload/core/socket.io')
 
 /**
  * Says once, at the first Socket.IO request (its default path, `/socket.io/`), that `trackSocketIO(io)` was

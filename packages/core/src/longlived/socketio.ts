@@ -1,8 +1,6 @@
 import { ReloadError } from '../errors.js'
 import { reloader } from '../generation/reloader.js'
-
-// Shared by every copy of @reload/core in the process; generation/warnings.ts reads it.
-const tracked = Symbol.for('@reload/core/socket.io')
+import { socketIOTracked } from '../generation/warnings.js'
 
 /** What {@link trackSocketIO} needs of an Engine.IO connection: `io.engine`'s clients have it. */
 export interface TrackedEngineSocket {
@@ -40,7 +38,7 @@ export function trackSocketIO (io: TrackedSocketIOServer): () => void {
     throw new ReloadError('ERR_RELOAD_INVALID_OPTION', 'trackSocketIO() takes a Socket.IO server (new Server() of socket.io), after it is attached to its http.Server')
   }
   const reload = reloader()
-  Object.assign(globalThis, { [tracked]: true })
+  Object.assign(globalThis, { [socketIOTracked]: true })
   const transports = (Reflect.get(engine, 'opts') as { transports?: readonly string[] } | undefined)?.transports ?? ['polling', 'websocket']
   if (reload.workers > 1 && transports.includes('polling')) {
     process.emitWarning(`Socket.IO's long-polling sends each client's requests on new connections, and the ${reload.workers} workers of reload run ` +

@@ -74,15 +74,15 @@ const stashed = Symbol.for('@reload/core/protocol-vars')
  */
 export function stashProtocolVars (): void {
   const holder = globalThis as { [stashed]?: Vars }
-  if (holder[stashed] !== undefined || !ourVars.some((name) => process.env[name] !== undefined)) return
-  holder[stashed] = Object.fromEntries(ourVars.map((name) => [name, process.env[name]]))
-  for (const name of ourVars) Reflect.deleteProperty(process.env, name)
+  if (holder[stashed] === undefined && ourVars.some((name) => process.env[name] !== undefined)) holder[stashed] = takeVars(process.env)
 }
 
+/** The protocol's variables in `env` (the stash, for `process.env`, once the preload took them), removed from it. */
 function takeVars (env: NodeJS.ProcessEnv): Vars {
   const holder = globalThis as { [stashed]?: Vars }
-  const vars: Vars = env === process.env && holder[stashed] !== undefined ? holder[stashed] : Object.fromEntries(ourVars.map((name) => [name, env[name]]))
+  const stash = env === process.env ? holder[stashed] : undefined
   if (env === process.env) delete holder[stashed]
+  const vars: Vars = stash ?? Object.fromEntries(ourVars.map((name) => [name, env[name]]))
   for (const name of ourVars) Reflect.deleteProperty(env, name)
   return vars
 }

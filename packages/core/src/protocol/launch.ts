@@ -2,6 +2,7 @@
 // started the way the first one was, not the way the app left process.argv and process.env since.
 import { readFileSync, realpathSync } from 'node:fs'
 import { basename, normalize } from 'node:path'
+import { readInheritance } from './fds.js'
 import { PROTOCOL_VARS } from './link.js'
 import { debug } from '../log.js'
 
@@ -165,10 +166,7 @@ export function commandWrapper (argv: readonly string[]): { name: string, fix: s
 /** The `reload run` keeper whose worker process `pid` is, from the environment it started with; Linux only. */
 export function keeperOf (pid: number): number | undefined {
   const environ = readNulList(`/proc/${pid}/environ`)
-  if (environ === undefined) return undefined
-  const vars = parseEnviron(environ)
-  const keeper = Number(vars.RELOAD_KEEPER)
-  return vars.LISTEN_PID === String(pid) && Number.isSafeInteger(keeper) && keeper > 0 ? keeper : undefined
+  return environ === undefined ? undefined : readInheritance(parseEnviron(environ), pid).keeper
 }
 
 /**
