@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { later, startCwd, type Logger } from '@reload/core/keeper'
 import { CliError } from './errors.js'
 import type { RunOptions } from './args.js'
+import { Balancer } from './balance.js'
 import { crashed, drainEnded, stoppedOnItsOwn } from './exits.js'
 import type { Inside } from './inside.js'
 import type { KeeperEvents, KeeperStatus, Replacement, RollRecord, RollResult } from './keeper-status.js'
@@ -66,12 +67,15 @@ export class Keeper {
   readonly #hooks: SpawnHooks
   readonly #supervisor: Supervisor<Readonly<Worker>>
   readonly #stops: Stopping
+  /** Hands connections to the workers, with more than one. */
+  readonly #balancer: Balancer | undefined
 
   constructor (options: RunOptions, held: Held[], log: Logger) {
     this.#options = options
     this.#held = held
     this.#log = log
     this.#slots = newSlots(options.workers)
+    this.#balancer = options.workers > 1 ? new Balancer(held, log) : undefined
     this.#sessions = new Sessions(log)
     this.#inside = this.#lend()
     this.#hooks = this.#spawnHooks()
@@ -189,6 +193,7 @@ export class Keeper {
       ready: (worker, link) => {
         worker.link = link
         moveTo(worker, 'ready')
+        this.#balancer?.serve(worker, worker.handoff)
         // Being ready counts as an answer.
         worker.lastPong = worker.ready as number
       },
@@ -196,9 +201,10 @@ export class Keeper {
       heard: (worker, message) => {
         switch (message.type) {
           case 'liveness': worker.answersPing = true; break
+          case 'handoff': worker.handoff = message.listeners; break
           case 'pong': worker.lastPong = performance.now(); break
           case 'status': worker.answers[0]?.(message); break
-          case 'stopping': stoppedOnItsOwn(this.#inside, this.#slots[worker.slot - 1] as Slot, worker); break
+          case 'stopping': this.#balancer?.retire(worker.pid); stoppedOnItsOwn(this.#inside, this.#slots[worker.slot - 1] as Slot, worker); break
           case 'notAccepting': worker.close(); break
           case 'drained': worker.drained = { requests: message.requests, connections: message.connections }; break
         }
@@ -230,6 +236,7 @@ export class Keeper {
   #retire (worker: Worker, cause: DrainCause): void {
     if (worker.state === 'draining' || worker.state === 'exited') return
     moveTo(worker, 'draining', cause)
+    this.#balancer?.retire(worker.pid)
     if (!(worker.answersPing && tell(worker, { type: 'drain' }))) signalPid(worker.pid, 'SIGTERM')
     const killAfter = this.#options.drainTimeout + KILL_MARGIN
     later(killAfter, () => {
@@ -243,6 +250,7 @@ export class Keeper {
   /** SIGKILL, for a worker that cannot drain; its exit is no crash, and its log line says `why`. */
   #kill (worker: Worker, why: string): void {
     moveTo(worker, 'draining', 'killed')
+    this.#balancer?.retire(worker.pid)
     worker.killed ??= why
     signalPid(worker.pid, 'SIGKILL')
   }

@@ -52,7 +52,9 @@ export async function spawn (c: SpawnContext, slot: number, generation: number, 
     // The keeper's log says what happens next: a roll or a restart.
     advice: '',
     command: { file, args, env: workerEnv(c.options, c.cwd), stdin: 'ignore' },
-    onMessage: (message) => { if (message.type === 'liveness' && worker !== undefined) hooks.heard(worker, message) },
+    // With more than one worker, the keeper hands each its connections (balance.ts).
+    handoff: c.options.workers > 1,
+    onMessage: (message) => { if ((message.type === 'liveness' || message.type === 'handoff') && worker !== undefined) hooks.heard(worker, message) },
     onSpawn: (pid, _attempt, process) => {
       const w = newWorker({ slot, generation, pid, process, started: performance.now() })
       worker = w
@@ -66,8 +68,8 @@ export async function spawn (c: SpawnContext, slot: number, generation: number, 
   const link = child.link
   const lines = new LineReader((line) => {
     const message = decodeChild(line)
-    // LIVENESS=1 comes before READY=1: once ready, it says nothing new.
-    if (message !== undefined && message.type !== 'liveness') hooks.heard(ready, message)
+    // LIVENESS=1 and HANDOFF= come before READY=1: once ready, they say nothing new.
+    if (message !== undefined && message.type !== 'liveness' && message.type !== 'handoff') hooks.heard(ready, message)
   })
   link?.on('data', (chunk: string | Buffer) => { lines.push(chunk) })
   link?.on('error', () => {})

@@ -48,6 +48,8 @@ export interface Worker {
   close: () => void
   /** It said `LIVENESS=1`: it answers `PING`, obeys `DRAIN` and says `ACCEPTING=0` (a current @reload/core). */
   answersPing: boolean
+  /** The listeners on which it takes handed connections (`HANDOFF=`), by position; empty when it accepts itself. */
+  handoff: number[]
   lastPong: number
   /** Says `PING` on its link (nothing before it is ready: it has no link yet). */
   ping: () => void
@@ -70,7 +72,7 @@ export function newWorker (fields: { slot: number, generation: number, pid: numb
   const worker: Worker = {
     ...fields,
     ...{ link: undefined, state: 'starting', cause: undefined, ready: undefined, answers: [], closed, close },
-    ...{ answersPing: false, lastPong: 0, ping: () => { tell(worker, { type: 'ping' }) }, replacing: undefined, holdUntil: 0 },
+    ...{ answersPing: false, handoff: [], lastPong: 0, ping: () => { tell(worker, { type: 'ping' }) }, replacing: undefined, holdUntil: 0 },
     ...{ drained: undefined, killed: undefined, retired: undefined }
   }
   return worker

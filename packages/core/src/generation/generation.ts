@@ -7,6 +7,7 @@ import { checkInternals } from '../node/internals.js'
 import { launch, wrapperWarning } from '../protocol/launch.js'
 import type { Cut } from '../drain/ledger.js'
 import { Lifecycle, type DrainReason } from './lifecycle.js'
+import { Handoff } from '../listen/handoff.js'
 import { Listeners } from '../listen/listeners.js'
 import { removeSocket } from '../listen/unix.js'
 import { debug, stderrLogger, toLogger, type Logger } from '../log.js'
@@ -55,6 +56,8 @@ export class Generation implements Parts {
   readonly parent: ParentLink
   readonly handover: Handover
   readonly listeners: Listeners
+  /** Set when a balancing keeper hands this worker its connections. */
+  readonly handoff: Handoff | undefined
   readonly servers: Servers
   readonly goAway = new GoAway()
   readonly beforeExit = new Set<() => unknown>()
@@ -91,7 +94,8 @@ export class Generation implements Parts {
       log: () => this.#log,
       childDied: (death) => { this.#takeBack(death).catch(this.fatal) }
     })
-    this.listeners = new Listeners(inheritance.fds, { byPortAlone: this.role.byPortAlone }, {
+    this.handoff = inheritance.handoff && Handoff.available() ? new Handoff() : undefined
+    this.listeners = new Listeners(inheritance.fds, { byPortAlone: this.role.byPortAlone, handoff: this.handoff }, {
       settled: () => this.#onListened(),
       error: (err, server) => this.#onListenError(err, server),
       // Node removes a socket path when its server closes; reload's rename keeps it, so a close that
@@ -143,7 +147,7 @@ export class Generation implements Parts {
       return
     }
     if (!this.life.ready()) return
-    await this.parent.ready()
+    await this.parent.ready(this.handoff?.listeners)
     const listening = this.listeners.bindings.map((b) => b.name).join(',') || 'none'
     this.#log.info({ generation: this.number, listening }, `generation ${this.number} ready`)
     const signal = this.#options.signal

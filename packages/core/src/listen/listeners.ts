@@ -5,6 +5,7 @@ import { decodeName, encodeName, type InheritedFd } from '../protocol/fds.js'
 import { handleFd, isTcpHandle, listeningFd, setPipeName } from '../node/internals.js'
 import { debug } from '../log.js'
 import { canonicalIp, matches, normalizeListenArgs, targetOf, type Target } from './address.js'
+import type { Handoff } from './handoff.js'
 import { isStaleSocket, moveIntoPlace, temporaryPath } from './unix.js'
 
 // Raw handles taken back from the holder for unix sockets, kept for the life of the process.
@@ -35,13 +36,15 @@ export class Listeners {
   readonly #onClosed: (binding: Binding) => void
   readonly #onStale: (path: string) => void
   readonly #byPortAlone: boolean
+  readonly #handoff: Handoff | undefined
 
   /**
    * With `byPortAlone` (a keeper's worker), a TCP `listen()` whose host matches no inherited listener takes
    * the one listener on that port (or the one TCP listener, for port 0): where to listen is the operator's
-   * `--listen`, not the app's defaults.
+   * `--listen`, not the app's defaults. With `handoff`, a server on an inherited listener takes the
+   * connections the keeper hands it instead of accepting.
    */
-  constructor (inherited: InheritedFd[], match: { byPortAlone: boolean }, hooks: {
+  constructor (inherited: InheritedFd[], match: { byPortAlone: boolean, handoff?: Handoff }, hooks: {
     settled: () => void
     error: (err: Error, server: Server) => void
     closed: (binding: Binding) => void
@@ -54,6 +57,7 @@ export class Listeners {
     this.#onClosed = hooks.closed
     this.#onStale = hooks.stale
     this.#byPortAlone = match.byPortAlone
+    this.#handoff = match.handoff
   }
 
   get bindings (): Binding[] { return [...this.#bindings] }
@@ -104,6 +108,7 @@ export class Listeners {
       if (target.kind === 'unix') unixPath = target.path
       if (claimed !== undefined) {
         debug('listen %s: inherited fd %d (%s)', JSON.stringify(options), claimed.fd, claimed.name)
+        if (this.#handoff?.listen(server, claimed.fd, options.backlog as number | undefined) === true) return
         original.call(server, { fd: claimed.fd, backlog: options.backlog, signal: options.signal })
       } else if (unixPath !== undefined && !unixPath.startsWith('\0')) {
         const path = unixPath

@@ -110,6 +110,81 @@ export function closeAsIfListening (server: net.Server): () => void {
   }
 }
 
+// A keeper that balances accepts every connection itself and hands it to a worker over Node's IPC channel,
+// as Node's own cluster module does: the worker's server is set up on the inherited listener as if it
+// listened (address(), 'listening', close()) but never accepts on it, and takes each connection it is
+// handed through the very function that takes an accepted one. Messages whose `cmd` starts with `NODE_`
+// are Node's internal ones: they never reach the app's own `process.on('message')`.
+
+/** What a handed-off connection's messages carry: Node delivers `NODE_`-prefixed ones as `internalMessage`. */
+export interface InternalMessage { cmd: string, [field: string]: unknown }
+
+/** The end of the IPC channel a keeper or a worker speaks on: the ChildProcess, or `process`. */
+export interface Channel {
+  send?: (message: InternalMessage, handle?: object, options?: object, callback?: (err: Error | null) => void) => boolean
+  on: (event: 'internalMessage', listener: (message: InternalMessage, handle: object | undefined) => void) => unknown
+  listenerCount: (event: string) => number
+}
+
+/** Whether `channel` has Node's IPC channel, with its internal messages working as assumed. */
+export function hasInternalChannel (channel: Channel): boolean {
+  // Node's own IPC set-up listens for its handle acknowledgements on `internalMessage`.
+  return typeof channel.send === 'function' && channel.listenerCount('internalMessage') > 0
+}
+
+/** Sends `message` on Node's IPC channel, with a raw handle; `done` is told whether it was written. */
+export function sendInternal (channel: Channel, message: InternalMessage, handle: object | undefined, done: (err: Error | null) => void): void {
+  try {
+    (channel.send as NonNullable<Channel['send']>)(message, handle, {}, done)
+  } catch (err) {
+    done(err as Error)
+  }
+}
+
+/** Listens for Node's internal messages on `channel` (only those whose `cmd` starts with `prefix`). */
+export function onInternal (channel: Channel, prefix: string, listener: (message: InternalMessage, handle: object | undefined) => void): void {
+  channel.on('internalMessage', (message, handle) => {
+    if (typeof message?.cmd === 'string' && message.cmd.startsWith(prefix)) listener(message, handle)
+  })
+}
+
+/** The IPC channel's hold on the event loop: a server that only takes handed connections keeps the process alive through it. */
+export function holdChannel (hold: boolean): void {
+  const channel = process.channel as { ref?: () => void, unref?: () => void } | undefined
+  if (hold) channel?.ref?.()
+  else channel?.unref?.()
+}
+
+/**
+ * Sets `server` up on the listening socket at `fd` without accepting on it: `address()`, `'listening'` and
+ * `close()` behave as after `listen({ fd })`, and connections come only through {@link takeConnection}.
+ * Returns false (having changed nothing) when Node cannot open a handle on `fd`.
+ */
+export function listenWithoutAccepting (server: net.Server, fd: number, backlog: number | undefined): boolean {
+  const create = Reflect.get(net, '_createServerHandle') as CreateServerHandle
+  const handle = create(null as unknown as string, 0, -1, fd)
+  if (typeof handle === 'number') return false
+  Object.defineProperty(handle, 'listen', { configurable: true, value: () => 0 })
+  Reflect.set(server, '_handle', handle)
+  const setUp = Reflect.get(server, '_listen2') as (...args: unknown[]) => void
+  Reflect.apply(setUp, server, [null, -1, -1, backlog ?? 511, fd])
+  return true
+}
+
+/** Gives `server` a connection accepted elsewhere, as if it had accepted it: Node's own `onconnection` makes the socket. */
+export function takeConnection (server: net.Server, handle: object): boolean {
+  const own = Reflect.get(server, '_handle') as { onconnection?: (err: number, handle: object) => void } | null
+  if (own === null || typeof own.onconnection !== 'function') return false
+  Reflect.apply(own.onconnection, own, [0, handle])
+  return true
+}
+
+/** Closes a raw handle received from another process without reading from it. */
+export function closeHandle (handle: object): void {
+  const close = Reflect.get(handle, 'close') as ((cb?: () => void) => void) | undefined
+  close?.call(handle)
+}
+
 /** A bound socket no process listens on yet, held by `reload run`'s keeper for its whole life. */
 export interface BoundSocket {
   fd: number
@@ -201,5 +276,8 @@ export function checkInternals (): void {
   if (netClosedIdle) fail('that net.Server#close() closes the listening handle only')
   // Its own close() comes with Node 24 (and on TLS servers earlier): only where it is, is it kept from closing sessions.
   if (!Object.hasOwn(Object.getPrototypeOf(http2.createServer()) as object, 'updateSettings')) fail('how an HTTP/2 server is told apart (Http2Server.prototype.updateSettings)')
+  // How a keeper's worker takes handed connections (listenWithoutAccepting, takeConnection).
+  if (typeof Reflect.get(net, '_createServerHandle') !== 'function') fail('net._createServerHandle, with which a worker opens its inherited listener')
+  if (typeof Reflect.get(net.Server.prototype, '_listen2') !== 'function') fail('how a server is set up on a handle it already has (net.Server#_listen2)')
   checked = true
 }

@@ -31,6 +31,11 @@ export interface SpawnOptions {
   what?: string
   /** What the messages of a failed start advise: `fix it and reload again` unless given ('' for none). */
   advice?: string
+  /**
+   * A balancing keeper's worker: it gets Node's IPC channel (after the link) and `RELOAD_HANDOFF=1`, and
+   * takes the connections handed on it instead of accepting.
+   */
+  handoff?: boolean
   /** Told what the child says before it is ready, other than ready or its error (what it supports). */
   onMessage?: (message: ChildMessage) => void
 }
@@ -104,11 +109,12 @@ function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
   const command = options.command ?? { ...launch.command(), stdin: 'inherit' }
   const env = { ...command.env, ...listenEnv(options.names, readyFd, options.generation) }
   Reflect.deleteProperty(env, 'LISTEN_PID')
+  if (options.handoff === true) env.RELOAD_HANDOFF = '1'
   debug('spawn %s %o fds=%o', command.file, command.args, options.fds)
   let child: ChildProcess
   try {
     child = spawn('/bin/sh', ['-c', withOwnPid, command.file, ...command.args], {
-      stdio: [command.stdin, 'inherit', 'inherit', ...options.fds, 'pipe'],
+      stdio: [command.stdin, 'inherit', 'inherit', ...options.fds, 'pipe', ...(options.handoff === true ? ['ipc' as const] : [])],
       env,
       cwd: options.cwd,
       // Its own session and process group: a SIGHUP to the whole group (a terminal hangup, kill -HUP -PGID)

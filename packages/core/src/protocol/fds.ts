@@ -27,6 +27,8 @@ export interface Inheritance {
   keeper: number | undefined
   /** How many workers that keeper runs on the same sockets (1 without a keeper). */
   workers: number
+  /** The keeper accepts and hands connections over on Node's IPC channel: the worker must not accept itself. */
+  handoff: boolean
 }
 
 /** systemd hands over fds starting at 3 (`SD_LISTEN_FDS_START`). */
@@ -101,7 +103,7 @@ export function takeInheritance (env: NodeJS.ProcessEnv = process.env, pid = pro
 /** What the protocol's variables say, without looking at the fds; removes the variables from `env`. */
 export function readInheritance (env: NodeJS.ProcessEnv, pid: number): Inheritance {
   const vars = takeVars(env)
-  const none: Inheritance = { fds: [], warnings: [], readyFd: undefined, generation: 1, keeper: undefined, workers: 1 }
+  const none: Inheritance = { fds: [], warnings: [], readyFd: undefined, generation: 1, keeper: undefined, workers: 1, handoff: false }
   if (vars.LISTEN_PID === undefined && vars.LISTEN_FDS === undefined) return none
   if (vars.LISTEN_PID !== String(pid)) {
     debug('ignoring LISTEN_FDS=%s: LISTEN_PID=%s is not this process (%d)', vars.LISTEN_FDS, vars.LISTEN_PID, pid)
@@ -124,6 +126,7 @@ export function readInheritance (env: NodeJS.ProcessEnv, pid: number): Inheritan
     // A keeper may be pid 1, in a container started without an init.
     keeper: Number.isSafeInteger(keeper) && keeper >= 1 ? keeper : undefined,
     workers: Number.isSafeInteger(keeper) && keeper >= 1 && Number.isSafeInteger(workers) && workers >= 1 ? workers : 1,
+    handoff: Number.isSafeInteger(keeper) && keeper >= 1 && vars.RELOAD_HANDOFF === '1',
     fds,
     warnings: [],
     readyFd: Number.isSafeInteger(readyFd) && (readyFd as number) > 2 ? readyFd : undefined,

@@ -4,15 +4,18 @@
 // so an older keeper and a newer core work together.
 
 /**
- * The protocol's variables: systemd's three, the link's fd, the generation, and the keeper's pid. A
+ * The protocol's variables: systemd's three, the link's fd, the generation, the keeper's pid, its worker
+ * count, and whether it hands connections over (`RELOAD_HANDOFF=1`). A
  * generation reads and removes them all at start (fds.ts); none is passed on to a next one as it was.
  */
-export const PROTOCOL_VARS = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION', 'RELOAD_KEEPER', 'RELOAD_WORKERS'] as const
+export const PROTOCOL_VARS = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION', 'RELOAD_KEEPER', 'RELOAD_WORKERS', 'RELOAD_HANDOFF'] as const
 
 /** What a generation (or a keeper's worker) tells its parent. */
 export type ChildMessage =
   /** It answers `PING` from its event loop, obeys `DRAIN`, and says `ACCEPTING=0` and `DRAINED`. Sent before `READY=1`. */
   | { type: 'liveness' }
+  /** It takes handed connections for these listeners (positions in LISTEN_FDS). Sent just before `READY=1`. */
+  | { type: 'handoff', listeners: number[] }
   /** Every server listens (or the app called `ready()`): the parent may retire. */
   | { type: 'ready' }
   /** It failed before it was ready, and why; it exits next. */
@@ -36,6 +39,7 @@ export function encodeChild (message: ChildMessage): string {
   switch (message.type) {
     case 'liveness': return 'LIVENESS=1'
     case 'ready': return 'READY=1'
+    case 'handoff': return `HANDOFF=${message.listeners.join(',')}`
     // One line: a reason with line breaks would end the message early.
     case 'error': return `ERROR=${message.reason.replace(/[\r\n]+/g, ' ')}`
     case 'stopping': return 'STOPPING=1'
@@ -64,6 +68,10 @@ export function decodeChild (line: string): ChildMessage | undefined {
     case 'PONG': return { type: 'pong' }
   }
   if (line.startsWith('ERROR=')) return { type: 'error', reason: line.slice(6) }
+  if (line.startsWith('HANDOFF=')) {
+    const listeners = line.slice(8).split(',').filter((n) => /^\d{1,4}$/.test(n)).map(Number)
+    return { type: 'handoff', listeners }
+  }
   if (line.startsWith('DRAINED ')) {
     const requests = field(line, 'requests')
     const connections = field(line, 'connections')
@@ -121,4 +129,34 @@ export class LineReader {
     }
     if (this.#buffer.length > this.#max) this.#buffer = ''
   }
+}
+
+// The handoff: a keeper that balances accepts each connection and hands it to a worker on Node's IPC channel
+// (the link carries text only). `NODE_`-prefixed, so Node keeps them from the app's own `message` listeners.
+
+/** Prefix of every handoff message. */
+export const HANDOFF_PREFIX = 'NODE_RELOAD_'
+
+/** What the keeper and its worker say of one handed connection. */
+export type HandoffMessage =
+  /** Keeper → worker, with the connection's handle: for the listener at `listener` (its position in LISTEN_FDS). */
+  | { cmd: 'NODE_RELOAD_CONN', id: number, listener: number }
+  /** Worker → keeper: it serves the connection now; `open` is how many handed connections it has open. */
+  | { cmd: 'NODE_RELOAD_TOOK', id: number, open: number }
+  /** Worker → keeper: it did not take it (that server is closed) and did not read from it. */
+  | { cmd: 'NODE_RELOAD_NACK', id: number }
+  /** Worker → keeper: handed connections closed; `open` are left (`id` is 0). */
+  | { cmd: 'NODE_RELOAD_OPEN', id: number, open: number }
+
+/** The handoff message in `message` (from Node's `internalMessage`), or undefined for anything else. */
+export function decodeHandoff (message: { cmd: string, [field: string]: unknown }): HandoffMessage | undefined {
+  const id = message.id
+  if (typeof id !== 'number') return undefined
+  switch (message.cmd) {
+    case 'NODE_RELOAD_CONN': return typeof message.listener === 'number' ? { cmd: message.cmd, id, listener: message.listener } : undefined
+    case 'NODE_RELOAD_TOOK':
+    case 'NODE_RELOAD_OPEN': return typeof message.open === 'number' ? { cmd: message.cmd, id, open: message.open } : undefined
+    case 'NODE_RELOAD_NACK': return { cmd: message.cmd, id }
+  }
+  return undefined
 }

@@ -45,10 +45,12 @@ export class ParentLink {
 
   /**
    * Tells the parent this generation is ready; the link stays open. `LIVENESS=1` first says this worker
-   * answers a keeper's `PING` with `PONG` from its event loop (a generation's parent ignores it).
+   * answers a keeper's `PING` with `PONG` from its event loop (a generation's parent ignores it); `HANDOFF=`
+   * the listeners on which it takes the connections a balancing keeper hands it.
    */
-  async ready (): Promise<void> {
+  async ready (handoff: number[] = []): Promise<void> {
     await this.#write({ type: 'liveness' }, false)
+    if (handoff.length > 0) await this.#write({ type: 'handoff', listeners: handoff }, false)
     await this.#write({ type: 'ready' }, false)
   }
 

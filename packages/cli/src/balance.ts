@@ -1,0 +1,153 @@
+import type { ChildProcess } from 'node:child_process'
+import net, { type Server, type Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { decodeHandoff, HANDOFF_PREFIX, handleOf, hasInternalChannel, onInternal, sendInternal, type Channel, type HandoffMessage, type Logger } from '@reload/core/keeper'
+import type { Held } from './listen.js'
+
+/** A worker that takes handed connections. */
+interface Target {
+  pid: number
+  process: ChildProcess
+  /** The listeners it serves, by position in LISTEN_FDS. */
+  listeners: ReadonlySet<number>
+  /** Handed connections it has open, as it last said. */
+  open: number
+  /** Handed and not yet answered for: when each was sent (performance.now()), oldest first. */
+  unanswered: Map<number, number>
+  /** Handed since it started: what `reload status` shows of its share. */
+  handed: number
+}
+
+interface Handed { socket: Socket, listener: number, target: Target }
+
+// A worker that has not answered for a connection handed this long ago is passed over while another can
+// take them: a stopped or hung worker gets no more until the keeper replaces it (what it holds then goes
+// to another worker, unread). Long enough for a burst of connections on a busy machine.
+const ANSWER_WITHIN = 250
+
+/**
+ * With `--workers` above 1, the keeper accepts every connection itself and hands it to the ready worker
+ * with the fewest open, in turn among equals, as Node's cluster module does in turn. Sharing the socket
+ * instead leaves the choice to the kernel's wake-ups, which give one worker most keep-alive clients (87%
+ * to 100% in measured runs). A connection is the keeper's until a worker says it took it: one handed to a
+ * worker that then refused it (its drain began) or died goes to another, and with no worker ready, it
+ * waits here as it would in the kernel's backlog.
+ */
+export class Balancer {
+  readonly #held: readonly Held[]
+  readonly #log: Logger
+  readonly #accepting = new Map<number, Server>()
+  readonly #targets = new Map<number, Target>()
+  readonly #handed = new Map<number, Handed>()
+  readonly #waiting: Array<{ socket: Socket, listener: number }> = []
+  #lastId = 0
+  #turn = 0
+
+  constructor (held: readonly Held[], log: Logger) {
+    this.#held = held
+    this.#log = log
+  }
+
+  /** How many connections `pid` was handed since it became ready. */
+  handedTo (pid: number): number | undefined { return this.#targets.get(pid)?.handed }
+
+  /**
+   * `worker` is ready and takes connections for `listeners`. False when it has no channel to take them on
+   * (it then accepts on the shared listeners itself).
+   */
+  serve (worker: { pid: number, process: ChildProcess }, listeners: readonly number[]): boolean {
+    const channel = worker.process as unknown as Channel
+    if (listeners.length === 0 || !hasInternalChannel(channel)) return false
+    const target: Target = { pid: worker.pid, process: worker.process, listeners: new Set(listeners), open: 0, unanswered: new Map(), handed: 0 }
+    onInternal(channel, HANDOFF_PREFIX, (message) => { this.#answer(decodeHandoff(message), target) })
+    // Its channel closes after the last message it sent was read: only then is what it did not take known.
+    worker.process.once('disconnect', () => { this.#gone(target) })
+    this.#targets.set(worker.pid, target)
+    for (const listener of listeners) this.#accept(listener)
+    for (const { socket, listener } of this.#waiting.splice(0)) this.#route(socket, listener)
+    return true
+  }
+
+  /** `pid` drains (or is being killed): no new connection goes to it. */
+  retire (pid: number): void {
+    this.#targets.delete(pid)
+  }
+
+  #accept (listener: number): void {
+    if (this.#accepting.has(listener)) return
+    const held = this.#held[listener]
+    if (held === undefined) return
+    const server = net.createServer({ pauseOnConnect: true }, (socket) => { this.#route(socket, listener) })
+    // Out of fds, libuv resets the connection it cannot take; the keeper itself must go on.
+    server.on('error', (err) => { this.#log.warn({ listener: held.label }, `accepting on ${held.label}: ${err.message}`) })
+    server.listen({ fd: held.fd })
+    // The keeper's life is its workers', not its listeners'.
+    server.unref()
+    this.#accepting.set(listener, server)
+  }
+
+  #route (socket: Socket, listener: number): void {
+    socket.on('error', () => {})
+    const target = this.#pick(listener)
+    if (target === undefined) {
+      this.#waiting.push({ socket, listener })
+      return
+    }
+    const id = ++this.#lastId
+    this.#handed.set(id, { socket, listener, target })
+    target.unanswered.set(id, performance.now())
+    target.handed++
+    const message: HandoffMessage = { cmd: 'NODE_RELOAD_CONN', id, listener }
+    sendInternal(target.process as unknown as Channel, message, handleOf(socket), (err) => {
+      if (err !== null) this.#answer({ cmd: 'NODE_RELOAD_NACK', id })
+    })
+  }
+
+  // Fewest open (counting those not answered for yet), in turn among equals; a worker that stopped
+  // answering only when no other serves the listener.
+  #pick (listener: number): Target | undefined {
+    const all = [...this.#targets.values()].filter((t) => t.listeners.has(listener))
+    if (all.length === 0) return undefined
+    const now = performance.now()
+    const answering = all.filter((t) => {
+      const oldest = t.unanswered.values().next()
+      return oldest.done === true || now - oldest.value < ANSWER_WITHIN
+    })
+    const candidates = answering.length > 0 ? answering : all
+    const start = this.#turn++ % candidates.length
+    let best: Target | undefined
+    for (let i = 0; i < candidates.length; i++) {
+      const t = candidates[(start + i) % candidates.length] as Target
+      if (best === undefined || t.open + t.unanswered.size < best.open + best.unanswered.size) best = t
+    }
+    return best
+  }
+
+  #answer (message: HandoffMessage | undefined, target?: Target): void {
+    if (message === undefined || message.cmd === 'NODE_RELOAD_CONN') return
+    if (message.cmd === 'NODE_RELOAD_OPEN') {
+      if (target !== undefined) target.open = message.open
+      return
+    }
+    const handed = this.#handed.get(message.id)
+    if (handed === undefined) return
+    this.#handed.delete(message.id)
+    handed.target.unanswered.delete(message.id)
+    if (message.cmd === 'NODE_RELOAD_TOOK') {
+      handed.target.open = message.open
+      // The worker holds the connection now; the keeper's copy of its fd goes, and the connection with it only when the worker's does.
+      handed.socket.destroy()
+    } else {
+      this.#route(handed.socket, handed.listener)
+    }
+  }
+
+  #gone (target: Target): void {
+    if (this.#targets.get(target.pid) === target) this.#targets.delete(target.pid)
+    for (const [id, handed] of this.#handed) {
+      if (handed.target !== target) continue
+      this.#handed.delete(id)
+      this.#route(handed.socket, handed.listener)
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import type { Server, Socket } from 'node:net'
+import { LISTEN_FDS_START } from '../protocol/fds.js'
+import { decodeHandoff, HANDOFF_PREFIX, type HandoffMessage } from '../protocol/link.js'
+import { closeHandle, hasInternalChannel, holdChannel, listenWithoutAccepting, onInternal, sendInternal, takeConnection, type Channel } from '../node/internals.js'
+import { debug } from '../log.js'
+
+const channel = process as unknown as Channel
+
+/**
+ * A keeper's worker whose keeper balances: its servers sit on the inherited listeners without accepting,
+ * and take the connections the keeper hands them on Node's IPC channel, each as if they had accepted it.
+ * Which worker gets a connection is the keeper's choice, so N workers share keep-alive clients evenly,
+ * where the kernel's wake-ups would give most of them to one.
+ */
+export class Handoff {
+  /** The server on each listener, by its position in LISTEN_FDS. */
+  readonly #servers = new Map<number, Server>()
+  /** Handed connections still open: the keeper sends the next ones where fewer are. */
+  #open = 0
+  #reporting = false
+
+  /** Whether this process has the keeper's IPC channel to take connections on. */
+  static available (): boolean { return hasInternalChannel(channel) }
+
+  constructor () {
+    onInternal(channel, HANDOFF_PREFIX, (message, handle) => { this.#receive(message, handle) })
+  }
+
+  /** The listeners it takes connections for, by position in LISTEN_FDS. */
+  get listeners (): number[] { return [...this.#servers.keys()].sort((a, b) => a - b) }
+
+  /**
+   * Sets `server` up on the inherited listener `fd` to take handed connections; false when it cannot (the
+   * server then listens as usual).
+   */
+  listen (server: Server, fd: number, backlog: number | undefined): boolean {
+    if (!listenWithoutAccepting(server, fd, backlog)) return false
+    const position = fd - LISTEN_FDS_START
+    this.#servers.set(position, server)
+    // No accepting handle keeps the loop alive now: the channel the connections come on does, while a server is on it.
+    holdChannel(true)
+    server.once('close', () => {
+      if (this.#servers.get(position) === server) this.#servers.delete(position)
+      if (this.#servers.size === 0) holdChannel(false)
+    })
+    return true
+  }
+
+  #receive (message: { cmd: string }, handle: object | undefined): void {
+    const conn = decodeHandoff(message as HandoffMessage)
+    if (conn?.cmd !== 'NODE_RELOAD_CONN' || handle === undefined) {
+      if (handle !== undefined) closeHandle(handle)
+      return
+    }
+    const server = this.#servers.get(conn.listener)
+    let socket: Socket | undefined
+    const track = (s: Socket): void => { socket = s }
+    let took = false
+    if (server?.listening === true) {
+      server.prependOnceListener('connection', track)
+      took = takeConnection(server, handle)
+      server.off('connection', track)
+    }
+    if (!took) {
+      // A server closed since (its drain began): the keeper gives it to another worker, unread.
+      closeHandle(handle)
+      this.#reply({ cmd: 'NODE_RELOAD_NACK', id: conn.id })
+      return
+    }
+    if (socket !== undefined) {
+      this.#open++
+      socket.once('close', () => {
+        this.#open--
+        this.#reportOpen()
+      })
+    }
+    this.#reply({ cmd: 'NODE_RELOAD_TOOK', id: conn.id, open: this.#open })
+  }
+
+  // Closes are told once per turn of the event loop, not one message each: the keeper's count must not lag
+  // (a count from before a wave of clients left would send the next wave elsewhere), nor cost a message per close.
+  #reportOpen (): void {
+    if (this.#reporting) return
+    this.#reporting = true
+    setImmediate(() => {
+      this.#reporting = false
+      this.#reply({ cmd: 'NODE_RELOAD_OPEN', id: 0, open: this.#open })
+    }).unref()
+  }
+
+  #reply (message: HandoffMessage): void {
+    sendInternal(channel, message, undefined, (err) => { if (err !== null) debug('handoff reply: %s', err) })
+  }
+}
