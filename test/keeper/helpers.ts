@@ -1,6 +1,7 @@
 // What the keeper tests share: starting `reload run` with the plain app, and the `reload` command line.
 import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
 import { join } from 'node:path'
 import { logArrivals, request, root, startProcess, tempDir, which, type Fixture, type StartOptions } from '@reload/test-helpers'
 
@@ -72,16 +73,26 @@ export function cli (args: string[], { env = {}, timeout = 30_000 }: { env?: Rec
 }
 
 /**
- * Sends requests on new connections until every pid of `pids` has answered (the kernel gives each new
- * connection to whichever worker accepts first); throws after `timeout`.
+ * Sends requests on new connections, kept open, until every pid of `pids` has answered; throws after
+ * `timeout`. Open, because with more than one worker the keeper hands each new connection to the worker
+ * with the fewest open: one that holds a load's keep-alive connections gets new ones only once the others
+ * hold as many.
  */
 export async function answeredBy (url: string, pids: number[], timeout = 15_000): Promise<void> {
   const want = new Set(pids)
   const deadline = Date.now() + timeout
-  while (want.size > 0) {
-    if (Date.now() > deadline) throw new Error(`no answer from pid ${[...want].join(', ')} within ${timeout} ms`)
-    const outcome = await request(url)
-    if (outcome.pid !== undefined) want.delete(outcome.pid)
+  const agents: http.Agent[] = []
+  try {
+    while (want.size > 0) {
+      if (Date.now() > deadline) throw new Error(`no answer from pid ${[...want].join(', ')} within ${timeout} ms`)
+      // A new agent each time: the sockets of the last ones stay open, and are not reused.
+      const agent = new http.Agent({ keepAlive: true })
+      agents.push(agent)
+      const outcomes = await Promise.all(Array.from({ length: 4 }, async () => await request(url, { agent })))
+      for (const outcome of outcomes) if (outcome.pid !== undefined) want.delete(outcome.pid)
+    }
+  } finally {
+    for (const agent of agents) agent.destroy()
   }
 }
 

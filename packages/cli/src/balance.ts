@@ -23,7 +23,8 @@ interface Handed { socket: Socket, listener: number, target: Target }
 // A worker that has not answered for a connection handed this long ago is passed over while another can
 // take them: a stopped or hung worker gets no more until the keeper replaces it (what it holds then goes
 // to another worker, unread). Long enough for a burst of connections on a busy machine.
-const ANSWER_WITHIN = 250
+const ANSWER_WITHIN = 1000
+const EXIT_GRACE = 50
 
 /**
  * With `--workers` above 1, the keeper accepts every connection itself and hands it to the ready worker
@@ -60,8 +61,11 @@ export class Balancer {
     if (listeners.length === 0 || !hasInternalChannel(channel)) return false
     const target: Target = { pid: worker.pid, process: worker.process, listeners: new Set(listeners), open: 0, unanswered: new Map(), handed: 0 }
     onInternal(channel, HANDOFF_PREFIX, (message) => { this.#answer(decodeHandoff(message), target) })
-    // Its channel closes after the last message it sent was read: only then is what it did not take known.
+    // What it did not take is known once the last message it sent is read: when its channel closes. Node
+    // never says so while a handle it sent waits for the worker's acknowledgement (a worker stopped or
+    // killed then), so its exit, with time for what its channel still holds, says it too.
     worker.process.once('disconnect', () => { this.#gone(target) })
+    worker.process.once('exit', () => { setTimeout(() => { this.#gone(target) }, EXIT_GRACE) })
     this.#targets.set(worker.pid, target)
     for (const listener of listeners) this.#accept(listener)
     for (const { socket, listener } of this.#waiting.splice(0)) this.#route(socket, listener)

@@ -1,0 +1,128 @@
+import http from 'node:http'
+import { afterEach, describe, expect, it } from 'vitest'
+import { closeAll, isAlive, Load, request, until, type Outcome } from '@reload/test-helpers'
+import { answeredBy, cli, startKeeper, workers } from './helpers.js'
+
+afterEach(closeAll)
+
+/**
+ * Opens `connections` keep-alive connections at once and sends `requests` requests on each, one after
+ * another; returns which pid served each connection (by its local port) and every outcome.
+ */
+async function keepAliveRound (url: string, connections: number, requests: number): Promise<{ byConnection: Map<number, number>, outcomes: Outcome[] }> {
+  const byConnection = new Map<number, number>()
+  const outcomes: Outcome[] = []
+  await Promise.all(Array.from({ length: connections }, async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    try {
+      for (let i = 0; i < requests; i++) {
+        const outcome = await new Promise<Outcome>((resolve) => {
+          const start = Date.now()
+          const req = http.get(`${url}/`, { agent }, (res) => {
+            let body = ''
+            res.setEncoding('utf8')
+            res.on('data', (chunk: string) => { body += chunk })
+            res.on('end', () => {
+              const pid = Number(/ospid:(\d+)/.exec(body)?.[1])
+              byConnection.set(req.socket?.localPort ?? -1, pid)
+              resolve({ start, ms: Date.now() - start, status: res.statusCode, body, pid })
+            })
+          })
+          req.on('error', (err: NodeJS.ErrnoException) => { resolve({ start, ms: Date.now() - start, error: err.code ?? err.message }) })
+          req.setTimeout(10_000, () => req.destroy(Object.assign(new Error('TIMEOUT'), { code: 'TIMEOUT' })))
+        })
+        outcomes.push(outcome)
+      }
+    } finally {
+      agent.destroy()
+    }
+  }))
+  return { byConnection, outcomes }
+}
+
+async function status (control: string): Promise<Record<string, any>> {
+  const { code, stdout, stderr } = await cli(['status', '--json', '--control', control])
+  expect(code, stderr).toBe(0)
+  return JSON.parse(stdout)
+}
+
+function perPid (byConnection: Map<number, number>): Map<number, number> {
+  const counts = new Map<number, number>()
+  for (const pid of byConnection.values()) counts.set(pid, (counts.get(pid) ?? 0) + 1)
+  return counts
+}
+
+describe('reload run --workers: the keeper shares connections out', () => {
+  it('16 keep-alive connections opened at once go 8 and 8 to 2 workers, again after a roll with 0 failed', async () => {
+    const keeper = await startKeeper(['--workers', '2'])
+    const first = workers(keeper.fixture).map((w) => w.pid)
+    const before = await keepAliveRound(keeper.url, 16, 20)
+    expect(before.outcomes.filter((o) => o.error !== undefined)).toEqual([])
+    expect(before.outcomes).toHaveLength(320)
+    expect([...perPid(before.byConnection).entries()].sort()).toEqual(first.map((pid) => [pid, 8]).sort())
+
+    // A roll under keep-alive load: each old worker's clients come back to the workers that serve then.
+    const load = new Load(keeper.url, { connections: 16, slowEvery: 4, slow: 0.05 }).start()
+    await load.until((o) => o.length >= 200, '200 answers before the roll')
+    process.kill(keeper.pid, 'SIGHUP')
+    await keeper.fixture.waitFor(/generation 2 serves/, { timeout: 30_000 })
+    const next = workers(keeper.fixture).filter((w) => w.generation === 2).map((w) => w.pid)
+    await until(() => next.every((pid) => load.outcomes.some((o) => o.pid === pid)), 'both new workers answering')
+    const outcomes = await load.stop()
+    expect(load.failures).toEqual([])
+    expect(outcomes.length).toBeGreaterThan(200)
+
+    // The keeper counts what each worker has open as the workers tell it: the load's connections must be
+    // gone from both before new ones can be shared evenly.
+    for (let i = 0; ; i++) {
+      const open = (await status(keeper.control)).workers.map((w: { connections: number }) => w.connections)
+      if (open.every((n: number) => n === 0)) break
+      if (i === 100) throw new Error(`the load's connections are still open: ${open.join(', ')}`)
+    }
+    const after = await keepAliveRound(keeper.url, 16, 20)
+    expect(after.outcomes.filter((o) => o.error !== undefined)).toEqual([])
+    expect([...perPid(after.byConnection).entries()].sort()).toEqual(next.map((pid) => [pid, 8]).sort())
+  })
+
+  it('a worker SIGKILLed under --workers 2: 0 refused, the other serves meanwhile, and only the dead one\'s in-flight requests fail', async () => {
+    const keeper = await startKeeper(['--workers', '2'])
+    const [first, second] = workers(keeper.fixture).map((w) => w.pid) as [number, number]
+    const connections = 16
+    const load = new Load(keeper.url, { connections, slowEvery: 3, slow: 0.1 }).start()
+    await load.servedBy(first, 20)
+    await load.servedBy(second, 20)
+    const from = load.outcomes.length
+    process.kill(first, 'SIGKILL')
+    const { match } = await keeper.fixture.waitFor(/worker 1 serves again \(worker=(\d+)/)
+    const next = Number(match[1])
+    // The load's connections all went to the worker that served meanwhile; new ones reach the replacement.
+    await load.until((o) => o.length > from + 500, '500 answers after the kill')
+    await answeredBy(keeper.url, [next, second])
+    const outcomes = (await load.stop()).slice(from)
+    expect(outcomes.filter((o) => o.error === 'ECONNREFUSED')).toEqual([])
+    // At most one request per connection the dead worker had.
+    expect(load.failures.length).toBeLessThanOrEqual(connections / 2)
+    expect(outcomes.filter((o) => o.pid === second).length).toBeGreaterThan(0)
+    expect(isAlive(keeper.pid)).toBe(true)
+  })
+
+  it('a stopped worker holds at most the connection handed to it before it stopped answering, and that one is served by another worker once the stopped one is replaced', async () => {
+    const keeper = await startKeeper(['--workers', '2', '--liveness-timeout', '2s'])
+    const [stopped, other] = workers(keeper.fixture).map((w) => w.pid) as [number, number]
+    process.kill(stopped, 'SIGSTOP')
+    try {
+      // Fresh connections one after another, each with its own request: the first may be handed to the
+      // stopped worker, which then holds it until the keeper replaces it; none fails.
+      const outcomes: Outcome[] = []
+      for (let i = 0; i < 30; i++) outcomes.push(await request(`${keeper.url}/`, { timeout: 15_000 }))
+      expect(outcomes.filter((o) => o.error !== undefined).map((o) => o.error)).toEqual([])
+      expect(outcomes.filter((o) => o.pid === stopped)).toEqual([])
+      // One connection at most waited for the stopped worker's replacement; the others were answered at once.
+      expect(outcomes.filter((o) => o.ms > 1000).length).toBeLessThanOrEqual(1)
+      expect(outcomes.filter((o) => o.pid === other).length).toBeGreaterThan(0)
+      await keeper.fixture.waitFor(new RegExp(`worker \\d \\(pid ${stopped}\\).*(?:unresponsive|not answered)`), { timeout: 15_000 })
+    } finally {
+      try { process.kill(stopped, 'SIGCONT') } catch {}
+    }
+  })
+})
