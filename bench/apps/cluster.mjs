@@ -2,6 +2,7 @@
 // default scheduling (on Linux the primary accepts and hands connections round-robin to the workers).
 // The keeper part's throughput baseline beside `reload run --workers 2` and PM2 in cluster mode.
 import cluster from 'node:cluster'
+import { pathToFileURL } from 'node:url'
 
 if (cluster.isPrimary) {
   const workers = Math.max(1, Number(process.env.WORKERS ?? 2))
@@ -20,5 +21,6 @@ if (cluster.isPrimary) {
     process.once(sig, () => { for (const worker of Object.values(cluster.workers)) worker.process.kill('SIGTERM') })
   }
 } else {
-  await import('./http.mjs')
+  // CLUSTER_APP: another of these apps (the balance part's HTTP/2 and WebSocket ones).
+  await import(process.env.CLUSTER_APP === undefined ? './http.mjs' : pathToFileURL(process.env.CLUSTER_APP).href)
 }
