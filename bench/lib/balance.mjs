@@ -133,19 +133,22 @@ export async function balance ({ bench, runs, seconds, connections, sessions, cl
     { key: 'pm2', label: 'PM2 cluster -i 2', start: (app) => pm2(app, 2) },
     { key: 'cluster', label: "Node's cluster module, 2 workers", start: (app) => cluster(clusterApp, app, 2) }
   ].filter((s) => systems.includes(s.key))
+  const keepAlive = (n) => async (port) => {
+    const r = await load(`http://127.0.0.1:${port}/`, seconds, n, { byPid: true })
+    return { answers: r.pids, rps: r.rps, errors: r.errors + r.non2xx }
+  }
+  const sessionsRun = async (port) => {
+    const r = await h2Run(`http://127.0.0.1:${port}`, sessions, seconds)
+    return { answers: r.streams, connections: r.sessions, errors: r.errors }
+  }
+  const clientsRun = async (port) => {
+    const r = await wsRun(`ws://127.0.0.1:${port}/`, clients, seconds)
+    return { answers: r.messages, connections: r.clients, errors: r.errors }
+  }
   const loads = [
-    ...connections.map((n) => ({ key: `keepalive${n}`, label: `${n} keep-alive connections`, app: http, run: async (port) => {
-      const r = await load(`http://127.0.0.1:${port}/`, seconds, n, { byPid: true })
-      return { answers: r.pids, rps: r.rps, errors: r.errors + r.non2xx }
-    } })),
-    { key: 'h2', label: `${sessions} HTTP/2 sessions`, app: h2, run: async (port) => {
-      const r = await h2Run(`http://127.0.0.1:${port}`, sessions, seconds)
-      return { answers: r.streams, connections: r.sessions, errors: r.errors }
-    } },
-    { key: 'ws', label: `${clients} WebSocket clients`, app: ws, run: async (port) => {
-      const r = await wsRun(`ws://127.0.0.1:${port}/`, clients, seconds)
-      return { answers: r.messages, connections: r.clients, errors: r.errors }
-    } }
+    ...connections.map((n) => ({ key: `keepalive${n}`, label: `${n} keep-alive connections`, app: http, run: keepAlive(n) })),
+    { key: 'h2', label: `${sessions} HTTP/2 sessions`, app: h2, run: sessionsRun },
+    { key: 'ws', label: `${clients} WebSocket clients`, app: ws, run: clientsRun }
   ]
   const rows = []
   try {
