@@ -38,14 +38,15 @@ describe('readInheritance()', () => {
       warnings: [],
       readyFd: 5,
       generation: 7,
-      workers: 1
+      workers: 1,
+      handoff: false
     })
     expect(env).toEqual({ HOME: '/root' })
   })
 
   it('ignores fds whose LISTEN_PID is another process, and still removes the variables', () => {
     const env: NodeJS.ProcessEnv = { LISTEN_FDS: '1', LISTEN_PID: '41', RELOAD_READY_FD: '4' }
-    expect(readInheritance(env, 42)).toEqual({ fds: [], warnings: [], readyFd: undefined, generation: 1, workers: 1 })
+    expect(readInheritance(env, 42)).toEqual({ fds: [], warnings: [], readyFd: undefined, generation: 1, workers: 1, handoff: false })
     expect(env).toEqual({})
   })
 
@@ -60,8 +61,17 @@ describe('readInheritance()', () => {
     expect(inherited.warnings).toEqual([`LISTEN_FDS=${count} is not a count of fds (0 to 1024): ignoring it and every fd it would name; set it to the number of listening sockets passed from fd 3`])
   })
 
+  it('RELOAD_HANDOFF=1 counts only from a keeper: a generation or a socket-activated server accepts itself', () => {
+    const base = { LISTEN_FDS: '1', LISTEN_PID: '9', RELOAD_HANDOFF: '1' }
+    expect(readInheritance({ ...base, RELOAD_KEEPER: '5', RELOAD_WORKERS: '2' }, 9).handoff).toBe(true)
+    expect(readInheritance({ ...base }, 9).handoff).toBe(false)
+    const env: NodeJS.ProcessEnv = { ...base, RELOAD_KEEPER: '5' }
+    readInheritance(env, 9)
+    expect(env).toEqual({})
+  })
+
   it('finds nothing in an environment without the protocol', () => {
-    expect(takeInheritance({ PATH: '/bin' }, 9)).toEqual({ fds: [], warnings: [], readyFd: undefined, generation: 1, workers: 1 })
+    expect(takeInheritance({ PATH: '/bin' }, 9)).toEqual({ fds: [], warnings: [], readyFd: undefined, generation: 1, workers: 1, handoff: false })
   })
 })
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { decodeChild, decodeParent, encodeChild, encodeParent, LineReader, type ChildMessage, type ParentMessage } from '../src/protocol/link.js'
+import { decodeChild, decodeHandoff, decodeParent, encodeChild, encodeParent, LineReader, type ChildMessage, type ParentMessage } from '../src/protocol/link.js'
 
 describe('the link codec', () => {
   const children: ChildMessage[] = [
@@ -11,7 +11,8 @@ describe('the link codec', () => {
     { type: 'drained', requests: 2, connections: 5 },
     { type: 'status', requests: 1, connections: 3, state: 'ready', served: 120, heap: 7340032 },
     { type: 'status', requests: 0, connections: 0, state: 'draining', served: undefined, heap: undefined },
-    { type: 'pong' }
+    { type: 'pong' },
+    { type: 'handoff', listeners: [0, 2] }
   ]
   it('every child message reads back as it was written, on one line', () => {
     for (const message of children) {
@@ -45,6 +46,19 @@ describe('the link codec', () => {
     const parents: ParentMessage[] = [{ type: 'status' }, { type: 'ping' }, { type: 'drain' }]
     expect(parents.map(encodeParent)).toEqual(['STATUS', 'PING', 'DRAIN'])
     for (const message of parents) expect(decodeParent(encodeParent(message))).toEqual(message)
+  })
+})
+
+describe('the handoff messages', () => {
+  it('reads the three kinds a keeper and its worker send on the IPC channel, and nothing else', () => {
+    expect(encodeChild({ type: 'handoff', listeners: [0, 1] })).toBe('HANDOFF=0,1')
+    expect(decodeHandoff({ cmd: 'NODE_RELOAD_CONN', id: 3, listener: 0 })).toEqual({ cmd: 'NODE_RELOAD_CONN', id: 3, listener: 0 })
+    expect(decodeHandoff({ cmd: 'NODE_RELOAD_TOOK', id: 3, open: 5 })).toEqual({ cmd: 'NODE_RELOAD_TOOK', id: 3, open: 5 })
+    expect(decodeHandoff({ cmd: 'NODE_RELOAD_NACK', id: 3 })).toEqual({ cmd: 'NODE_RELOAD_NACK', id: 3 })
+    expect(decodeHandoff({ cmd: 'NODE_RELOAD_OPEN', id: 0, open: 2 })).toEqual({ cmd: 'NODE_RELOAD_OPEN', id: 0, open: 2 })
+    for (const message of [{ cmd: 'NODE_RELOAD_CONN', id: 3 }, { cmd: 'NODE_RELOAD_TOOK', id: 3 }, { cmd: 'NODE_RELOAD_CONN', id: '3', listener: 0 }, { cmd: 'NODE_HANDLE_ACK', id: 1 }]) {
+      expect(decodeHandoff(message)).toBeUndefined()
+    }
   })
 })
 
