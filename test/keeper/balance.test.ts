@@ -1,6 +1,8 @@
 import http from 'node:http'
+import http2 from 'node:http2'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, isAlive, Load, request, until, type Outcome } from '@reload/test-helpers'
+import { closeAll, isAlive, Load, request, root, until, type Outcome } from '@reload/test-helpers'
 import { answeredBy, cli, startKeeper, workers } from './helpers.js'
 
 afterEach(closeAll)
@@ -123,6 +125,36 @@ describe('reload run --workers: the keeper shares connections out', () => {
       await keeper.fixture.waitFor(new RegExp(`worker \\d \\(pid ${stopped}\\).*(?:unresponsive|not answered)`), { timeout: 15_000 })
     } finally {
       try { process.kill(stopped, 'SIGCONT') } catch {}
+    }
+  })
+
+  it('16 HTTP/2 sessions opened at once go 8 and 8 to 2 workers, each serving its streams', async () => {
+    const keeper = await startKeeper(['--workers', '2'], { app: join(root, 'test/keeper/fixtures/h2-app.js') })
+    const pids = workers(keeper.fixture).map((w) => w.pid)
+    const sessions = Array.from({ length: 16 }, () => http2.connect(keeper.url))
+    try {
+      const served = await Promise.all(sessions.map(async (session) => {
+        const bodies: string[] = []
+        for (let i = 0; i < 5; i++) {
+          bodies.push(await new Promise<string>((resolve, reject) => {
+            const stream = session.request({ ':path': '/' })
+            let body = ''
+            stream.setEncoding('utf8')
+            stream.on('data', (chunk: string) => { body += chunk })
+            stream.on('end', () => resolve(body))
+            stream.on('error', reject)
+            stream.end()
+          }))
+        }
+        // Every stream of a session is served by the worker the session was handed to.
+        expect(new Set(bodies).size).toBe(1)
+        return Number(/ospid:(\d+)/.exec(bodies[0] as string)?.[1])
+      }))
+      const counts = new Map<number, number>()
+      for (const pid of served) counts.set(pid, (counts.get(pid) ?? 0) + 1)
+      expect([...counts.entries()].sort()).toEqual(pids.map((pid) => [pid, 8]).sort())
+    } finally {
+      for (const session of sessions) session.destroy()
     }
   })
 })
