@@ -62,6 +62,8 @@ describe('reload run --workers: the keeper shares connections out', () => {
     expect(before.outcomes.filter((o) => o.error !== undefined)).toEqual([])
     expect(before.outcomes).toHaveLength(320)
     expect([...perPid(before.byConnection).entries()].sort()).toEqual(first.map((pid) => [pid, 8]).sort())
+    // reload status says how many connections each worker was handed.
+    expect((await status(keeper.control)).workers.map((w: { handed: number }) => w.handed)).toEqual([8, 8])
 
     // A roll under keep-alive load: each old worker's clients come back to the workers that serve then.
     const load = new Load(keeper.url, { connections: 16, slowEvery: 4, slow: 0.05 }).start()

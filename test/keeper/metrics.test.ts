@@ -227,10 +227,10 @@ describe('reload run --metrics', () => {
         return {
           generation: 3,
           workers: [
-            { slot: 1, pid: 11, generation: 3, state: 'ready', uptime: 5000, requests: 2, connections: 3, rss: 50e6, heap: 7e6, served: 40, cpu: 1.5, cpuPercent: 2, restarts: 0, lastRestart: undefined, replacing: undefined },
+            { slot: 1, pid: 11, generation: 3, state: 'ready', uptime: 5000, requests: 2, connections: 3, rss: 50e6, heap: 7e6, served: 40, handed: undefined, cpu: 1.5, cpuPercent: 2, restarts: 0, lastRestart: undefined, replacing: undefined },
             // Replaced over memory: its replacement of the same generation starts beside it.
-            { slot: 2, pid: 12, generation: 3, state: 'ready', uptime: 9000, requests: 1, connections: 1, rss: 300e6, heap: 9e6, served: 90, cpu: 4, cpuPercent: 3, restarts: 1, lastRestart: undefined, replacing: 'memory' },
-            { slot: 2, pid: 13, generation: 3, state: 'starting', uptime: 200, requests: undefined, connections: undefined, rss: 30e6, heap: undefined, served: undefined, cpu: 0.1, cpuPercent: undefined, restarts: 1, lastRestart: undefined, replacing: undefined }
+            { slot: 2, pid: 12, generation: 3, state: 'ready', uptime: 9000, requests: 1, connections: 1, rss: 300e6, heap: 9e6, served: 90, handed: undefined, cpu: 4, cpuPercent: 3, restarts: 1, lastRestart: undefined, replacing: 'memory' },
+            { slot: 2, pid: 13, generation: 3, state: 'starting', uptime: 200, requests: undefined, connections: undefined, rss: 30e6, heap: undefined, served: undefined, handed: undefined, cpu: 0.1, cpuPercent: undefined, restarts: 1, lastRestart: undefined, replacing: undefined }
           ],
           waiting: []
         } as unknown as KeeperStatus

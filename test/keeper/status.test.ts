@@ -64,7 +64,7 @@ describe('reload status: what an operator asks first', () => {
     expect(s.waiting).toEqual([])
 
     const text = await cli(['status', '--control', keeper.control])
-    expect(text.stdout).toMatch(/worker 1: pid \d+, generation \d+, ready, up \d+s, \d+ requests in flight, \d+ connections, \d+ MB resident \(heap \d+ MB\), CPU [\d.]+% \([\d.]+ s\), \d+ served, 2 restarts \(last: crash, exited with SIGKILL after [\d.]+ s, \d+s ago\)/)
+    expect(text.stdout).toMatch(/worker 1: pid \d+, generation \d+, ready, up \d+s, \d+ requests in flight, \d+ connections, \d+ MB resident \(heap \d+ MB\), CPU [\d.]+% \([\d.]+ s\), \d+ served, \d+ connections handed, 2 restarts \(last: crash, exited with SIGKILL after [\d.]+ s, \d+s ago\)/)
     expect(text.stdout).toMatch(/last reload: FAILED in \d+ ms, \d+s ago: reload failed at worker 1 of 2 \(ERR_RELOAD_CHILD_EXITED\)/)
     expect(text.stdout).toMatch(/earlier reload: done, generation 2, \d+ ms, \d+s ago/)
   })

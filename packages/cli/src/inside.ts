@@ -40,6 +40,8 @@ export interface Inside {
   generation: () => number
   isStopping: () => boolean
   tally: () => Tally
+  /** How many connections the keeper handed the worker `pid` (with `--workers` above 1). */
+  handed: (pid: number) => number | undefined
 
   /** Starts a worker for `slot` and resolves once it is ready; rejects with the coded reason otherwise. */
   startWorker: (slot: SlotView, generation: number) => Promise<WorkerView>

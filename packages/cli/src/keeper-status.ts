@@ -33,6 +33,8 @@ export interface WorkerStatus {
   heap: number | undefined
   /** Requests it has taken since it started. */
   served: number | undefined
+  /** Connections the keeper has handed it (with `--workers` above 1): how the workers share the clients. */
+  handed: number | undefined
   /** CPU time it has used, in seconds, and its share of one core since the last look (or since it started). */
   cpu: number | undefined
   cpuPercent: number | undefined

@@ -147,6 +147,7 @@ export class Keeper {
       ...{ options: this.#options, log: this.#log, held: this.#held, events: this.events, slots: this.#slots, alive: this.#alive },
       generation: () => this.#generation,
       isStopping: () => this.#stopping !== undefined,
+      handed: (pid) => this.#balancer?.handedTo(pid),
       tally: () => ({ started: this.#started, rolling: this.#roll !== undefined, restarts: this.#restarts, replaced: this.#replaced, lastReplaced: this.#lastReplaced, rolls: this.#rolls }),
       startWorker: async (slot, generation) => await spawn(
         { options: this.#options, held: this.#held, cwd: this.#cwd, stop: this.#stop.signal, log: this.#log }, slot.index, generation, this.#hooks),

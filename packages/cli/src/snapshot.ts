@@ -60,6 +60,7 @@ export async function snapshot (k: Inside, cpu: CpuMeter): Promise<KeeperStatus>
         replacing: w.replacing,
         heap: answer?.heap,
         served: answer?.served,
+        handed: k.handed(w.pid),
         cpu: used?.seconds,
         cpuPercent: used?.percent,
         restarts: slot.restarts,

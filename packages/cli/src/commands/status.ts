@@ -26,7 +26,7 @@ function worker (w: WorkerStatus): string {
   const load = w.requests === undefined ? '' : `, ${w.requests} requests in flight, ${w.connections ?? 0} connections`
   const memory = w.rss === undefined ? '' : `, ${mb(w.rss)} resident${w.heap === undefined ? '' : ` (heap ${mb(w.heap)})`}`
   const cpu = w.cpu === undefined ? '' : `, CPU ${w.cpuPercent === undefined ? '' : `${w.cpuPercent}% `}(${w.cpu.toFixed(1)} s)`
-  const served = w.served === undefined ? '' : `, ${w.served} served`
+  const served = `${w.served === undefined ? '' : `, ${w.served} served`}${w.handed === undefined ? '' : `, ${w.handed} connections handed`}`
   return `  worker ${w.slot}: pid ${w.pid}, generation ${w.generation}, ${w.state}${replacing}, up ${seconds(w.uptime)}${load}${memory}${cpu}${served}${restarts(w.restarts, w.lastRestart)}`
 }
 
