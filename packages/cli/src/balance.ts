@@ -25,6 +25,7 @@ interface Handed { socket: Socket, listener: number, target: Target }
 // to another worker, unread). Long enough for a burst of connections on a busy machine.
 const ANSWER_WITHIN = 1000
 const EXIT_GRACE = 50
+const ERROR_EVERY = 10_000
 
 /**
  * With `--workers` above 1, the keeper accepts every connection itself and hands it to the ready worker
@@ -82,8 +83,17 @@ export class Balancer {
     const held = this.#held[listener]
     if (held === undefined) return
     const server = net.createServer({ pauseOnConnect: true }, (socket) => { this.#route(socket, listener) })
-    // Out of fds, libuv resets the connection it cannot take; the keeper itself must go on.
-    server.on('error', (err) => { this.#log.warn({ listener: held.label }, `accepting on ${held.label}: ${err.message}`) })
+    // Out of fds, libuv resets the connection it cannot take; the keeper goes on, and says so once per 10 s,
+    // not once per connection.
+    let said = -Infinity
+    let since = 0
+    server.on('error', (err) => {
+      since++
+      if (performance.now() - said < ERROR_EVERY) return
+      this.#log.warn({ listener: held.label, count: since }, `accepting on ${held.label}: ${err.message}${(err as NodeJS.ErrnoException).code === 'EMFILE' ? ' (the keeper holds each connection until a worker takes it: raise its fd limit)' : ''}`)
+      said = performance.now()
+      since = 0
+    })
     server.listen({ fd: held.fd })
     // The keeper's life is its workers', not its listeners'.
     server.unref()
