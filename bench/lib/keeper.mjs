@@ -21,6 +21,8 @@ const fmt = (n) => n.toLocaleString('en-US')
 
 const crashSystems = [
   { system: 'ours', label: 'reload run --workers 1 (ours)', create: (app, port) => new Keeper({ app, port, workers: 1 }) },
+  // The keeper hands connections out: a dead worker's share must go to the other, and none be refused.
+  { system: 'ours-2', label: 'reload run --workers 2 (ours), worker 1 killed', create: (app, port) => new Keeper({ app, port, workers: 2 }) },
   { system: 'pm2-fork', label: 'PM2 fork mode, autorestart', create: (app, port) => new Pm2({ app, port, mode: 'fork' }) },
   { system: 'pm2-cluster', label: 'PM2 cluster -i 1, autorestart', create: (app, port) => new Pm2({ app, port, instances: 1 }) }
 ]
@@ -62,8 +64,9 @@ async function crashOne ({ system, label, create, app, kills, every, connections
     await sleep(lead)
     for (k = 1; k <= kills; k++) {
       const began = now()
+      const serving = [...sys.current]
       const kill = sys.kill()
-      const first = await firstNewAnswer(url, { notPid: kill.pid })
+      const first = await firstNewAnswer(url, { notPid: serving })
       if (first === undefined) throw new Error(`no answer from a new pid within 20 s of the SIGKILL to pid ${kill.pid}`)
       const ready = await kill.ready
       if (first.pid !== ready.pid) throw new Error(`pid ${first.pid} answered after the SIGKILL to pid ${kill.pid}, but the replacement is pid ${ready.pid}`)

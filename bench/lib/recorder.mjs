@@ -162,6 +162,8 @@ export async function firstAnswer (url, { notPid, ms = 20_000, pause = 2 } = {})
  * ones still out have ended.
  */
 export function firstNewAnswer (url, { notPid, ms = 20_000, pause = 2, stall = 50, most = 8, timeout = 5000 } = {}) {
+  // One pid, or several: with 2 workers, the one that serves on is not new either.
+  const old = Array.isArray(notPid) ? notPid : [notPid]
   return new Promise((resolve) => {
     const deadline = now() + ms
     const out = new Set()
@@ -191,7 +193,7 @@ export function firstNewAnswer (url, { notPid, ms = 20_000, pause = 2, stall = 5
         lastEnd = now()
         if (r.error === 'timeout') timeouts++
         if (done) return
-        if (r.status >= 200 && r.status <= 299 && r.pid !== notPid) { finish(r); return }
+        if (r.status >= 200 && r.status <= 299 && !old.includes(r.pid)) { finish(r); return }
         const kind = r.error ?? (r.pid === notPid ? 'old pid' : `status ${r.status}`)
         failed[kind] = (failed[kind] ?? 0) + 1
       }))
