@@ -465,6 +465,11 @@ async function main () {
     const files = stdout.split('\n').filter(Boolean)
     expect(files.includes('package/dist/index.js') && files.includes('package/dist/index.d.ts') && files.includes('package/LICENSE'),
       `${relative(packs, tarball)}: ${files.length} files, with dist/index.js, dist/index.d.ts, LICENSE`)
+    // The preload's two files (scripts/bundle.mjs, run by core's prepack): without the second, a worker's
+    // first listen() takes the reloader's ES modules one by one.
+    if (files.includes('package/dist/register.js')) {
+      expect(files.includes('package/dist/generation/reloader.cjs'), `${relative(packs, tarball)}: with the preload's bundle, dist/generation/reloader.cjs`)
+    }
   }
 
   console.log(`- npm install of the tarballs and the frameworks from the registry (${seconds()})`)

@@ -1,5 +1,6 @@
-import { realpathSync } from 'node:fs'
+import { lstatSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
@@ -27,7 +28,47 @@ function withoutPnpmStore (nodePath: string | undefined): string | undefined {
   return kept.length === 0 ? undefined : kept.join(delimiter)
 }
 
-/** A worker's environment: the keeper's, the keeper's pid and worker count, its drain budget unless set, and the preload. */
+let compileCache: string | undefined
+
+function isRunning (pid: number): boolean {
+  try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
+}
+
+// A keeper killed with SIGKILL (a container stopped after its grace, the OOM killer, a test's clean-up) leaves
+// its folder: the next keeper of the same user removes those whose keeper is gone.
+function removeOrphans (dir: string): void {
+  let names: string[]
+  try { names = readdirSync(dir) } catch { return }
+  for (const name of names) {
+    const match = /^reload-cache-(\d+)-[A-Za-z0-9]{6}$/.exec(name)
+    if (match === null || isRunning(Number(match[1]))) continue
+    const path = join(dir, name)
+    try {
+      const stat = lstatSync(path)
+      if (stat.isDirectory() && stat.uid === process.getuid?.()) rmSync(path, { recursive: true, force: true })
+    } catch {}
+  }
+}
+
+/**
+ * The folder of Node's compile cache for this keeper's workers (`$TMPDIR/reload-cache-<keeper pid>-XXXXXX`),
+ * made at the first worker and removed when the keeper exits; undefined when it cannot be made. One for every
+ * worker: a roll's or a restart's worker reads what the one before compiled (measured on Node 22 and 24: the
+ * preload's reloader and the app start sooner).
+ */
+export function compileCacheDir (): string | undefined {
+  if (compileCache !== undefined) return compileCache
+  removeOrphans(tmpdir())
+  try { compileCache = mkdtempSync(join(tmpdir(), `reload-cache-${process.pid}-`)) } catch { return undefined }
+  const dir = compileCache
+  process.once('exit', () => { rmSync(dir, { recursive: true, force: true }) })
+  return dir
+}
+
+/**
+ * A worker's environment: the keeper's, the keeper's pid and worker count, its drain budget unless set, and the
+ * preload with the keeper's compile cache (the preload takes it on Node 22.1 and later).
+ */
 export function workerEnv (options: { drainTimeout: number, preload: boolean, workers?: number }, cwd: string, keeper = process.pid): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, RELOAD_KEEPER: String(keeper), RELOAD_WORKERS: String(options.workers ?? 1) }
   const nodePath = withoutPnpmStore(env.NODE_PATH)
@@ -35,6 +76,12 @@ export function workerEnv (options: { drainTimeout: number, preload: boolean, wo
   else env.NODE_PATH = nodePath
   // The worker's own drain budget is the keeper's, unless its code sets one.
   env.RELOAD_DRAIN_TIMEOUT ??= String(options.drainTimeout)
-  if (options.preload) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --import=${register(cwd)}`.trim()
+  if (!options.preload) return env
+  env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --import=${register(cwd)}`.trim()
+  // A cache the user set (or turned off) is theirs to keep.
+  if (env.NODE_COMPILE_CACHE === undefined && env.NODE_DISABLE_COMPILE_CACHE === undefined) {
+    const dir = compileCacheDir()
+    if (dir !== undefined) env.RELOAD_COMPILE_CACHE = dir
+  }
   return env
 }

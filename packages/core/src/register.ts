@@ -2,12 +2,26 @@
 // server of an app that knows nothing of reload is attached when it first listens, so it takes its
 // inherited listener and drains on SIGTERM. Node has no hook between a server and its listen(), so this
 // entry (and only it, on purpose, and only when loaded) wraps net.Server's listen.
+//
+// Every worker start pays for what this file loads before the app's first line, and for what the first
+// listen() loads before the first answer. So this file imports nothing of the reloader, and `pnpm build`
+// (scripts/bundle.mjs) makes it one file and the reloader another, one CommonJS file: as ES modules, the
+// reloader's 31 files cost a worker about 20 ms more on Node 20. A listen() cannot wait for an import(), so
+// the reloader comes by require(), in the same turn.
+import module, { createRequire } from 'node:module'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { reloader } from './generation/reloader.js'
+import type { Reloader } from './generation/reloader.js'
 import { stashProtocolVars } from './protocol/fds.js'
 
+// The bundled reloader, set by scripts/bundle.mjs in the bundled copy of this file. tsc's own output (a build
+// without that step) takes the ES modules, synchronously too: require(esm) is on from Node 20.19 and 22.12.
+declare const RELOAD_BUNDLE: string | undefined
+const reloaderFile = typeof RELOAD_BUNDLE === 'string' ? RELOAD_BUNDLE : './generation/reloader.js'
+
 const marker = Symbol.for('@reload/core/register')
+// reloader()'s own key: every copy of @reload/core in the process shares the one Reloader there.
+const shared = Symbol.for('@reload/core')
 const proto = net.Server.prototype as net.Server & { [marker]?: true }
 
 const self = new Set([import.meta.url, fileURLToPath(import.meta.url)])
@@ -22,12 +36,38 @@ function leaveNodeOptions (): void {
   else process.env.NODE_OPTIONS = rest
 }
 
+// An app that made its reloader already (an adapter, its own reloader() call) has it loaded: nothing to load.
+function current (): Reloader {
+  const made = (globalThis as { [shared]?: Reloader })[shared]
+  if (made !== undefined) return made
+  const { reloader } = createRequire(import.meta.url)(reloaderFile) as typeof import('./generation/reloader.js')
+  return reloader()
+}
+
+const compile = module as { enableCompileCache?: (dir: string) => unknown, flushCompileCache?: () => void }
+// The compile cache a keeper gives its workers (Node 22.1 and later; @reload/cli's preload.ts makes the
+// folder and removes it at exit). Out of the environment, so the app's own children do not write there.
+const compileCache = process.env.RELOAD_COMPILE_CACHE
+if (compileCache !== undefined) {
+  Reflect.deleteProperty(process.env, 'RELOAD_COMPILE_CACHE')
+  compile.enableCompileCache?.(compileCache)
+}
+let flushed = false
+// Node writes the cache at exit, and a roll starts the next worker before the old one exits (a crashed
+// one never does): what the app loaded to start is written once it has had a second to listen.
+function flushSoon (): void {
+  if (flushed || compileCache === undefined || compile.flushCompileCache === undefined) return
+  flushed = true
+  setTimeout(() => compile.flushCompileCache?.(), 1000).unref()
+}
+
 if (proto[marker] !== true) {
   const listen = proto.listen as (this: net.Server, ...args: unknown[]) => net.Server
   Object.defineProperty(proto, marker, { value: true })
   proto.listen = function (this: net.Server, ...args: unknown[]) {
     leaveNodeOptions()
-    const reload = reloader()
+    flushSoon()
+    const reload = current()
     if (reload.isAttached(this) || reload.isDraining) return listen.apply(this, args)
     reload.attach(this)
     return (this.listen as (...args: unknown[]) => net.Server)(...args)

@@ -1,5 +1,6 @@
-import { fstatSync, readFileSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { SocketAddress } from 'node:net'
+import { StringDecoder } from 'node:string_decoder'
 
 /** What the kernel says an fd is, as far as this platform lets Node read it. */
 export type FdFact =
@@ -27,17 +28,42 @@ function ipv6 (hex: string): string {
   return new SocketAddress({ address: words.join(':'), family: 'ipv6' }).address
 }
 
-function readTable (path: string): string[] {
-  try { return readFileSync(path, 'utf8').split('\n').slice(1).filter((line) => line.trim() !== '') } catch { return [] }
+// The kernel writes these tables as they are read, listening sockets first, then every connection (and
+// TIME_WAIT) of the namespace: on a busy machine all of it costs each start milliseconds per thousand lines,
+// where the sockets handed over are in the first few. So a table is read until `done`.
+function * readTable (path: string, done: () => boolean): Generator<string> {
+  let fd
+  try { fd = openSync(path, 'r') } catch { return }
+  try {
+    const chunk = Buffer.allocUnsafe(16384)
+    const decoder = new StringDecoder('utf8')
+    let rest = ''
+    let header = true
+    for (let n; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0;) {
+      const lines = (rest + decoder.write(chunk.subarray(0, n))).split('\n')
+      rest = lines.pop() as string
+      for (const line of lines) {
+        if (header) header = false
+        else if (line.trim() !== '') yield line
+      }
+      if (done()) return
+    }
+    if (!header && rest.trim() !== '') yield rest
+  } catch {} finally {
+    closeSync(fd)
+  }
 }
 
 // Linux lists every socket of this network namespace with its inode, address and state; fstat gives the
 // inode of each fd. That is how an fd is checked without opening a handle on it (which would accept).
-function linuxTables (): Tables | undefined {
+function linuxTables (wanted: Set<number>): Tables | undefined {
   if (process.platform !== 'linux') return undefined
   const byInode = new Map<number, FdFact>()
+  let found = 0
+  const done = (): boolean => found === wanted.size
   for (const [file, decode] of [['tcp', ipv4], ['tcp6', ipv6]] as const) {
-    for (const line of readTable(`/proc/self/net/${file}`)) {
+    if (done()) break
+    for (const line of readTable(`/proc/self/net/${file}`, done)) {
       const f = line.trim().split(/\s+/)
       const [host, port] = (f[1] ?? '').split(':')
       const inode = Number(f[9])
@@ -46,9 +72,10 @@ function linuxTables (): Tables | undefined {
       // Bound and never connected (TCP_CLOSE with a port): what `reload run` hands its first worker, whose
       // listen() makes it listen.
       byInode.set(inode, { kind: 'tcp', host: decode(host), port: portNumber, listening: f[3] === '0A', bound: f[3] === '07' && portNumber !== 0 })
+      if (wanted.has(inode)) found++
     }
   }
-  for (const line of readTable('/proc/self/net/unix')) {
+  for (const line of done() ? [] : readTable('/proc/self/net/unix', done)) {
     const f = line.trim().split(/\s+/)
     const inode = Number(f[6])
     if (!Number.isSafeInteger(inode) || inode === 0) continue
@@ -56,14 +83,18 @@ function linuxTables (): Tables | undefined {
     // __SO_ACCEPTCON: the socket listens.
     const listening = (parseInt(f[3] ?? '0', 16) & 0x10000) !== 0
     byInode.set(inode, { kind: 'unix', path: path === '' ? undefined : path.replace(/^@/, '\0'), listening, bound: !listening && f[5] === '01' && path !== '' && f[4] === '0001' })
+    if (wanted.has(inode)) found++
   }
   return byInode.size > 0 ? { byInode } : undefined
 }
 
-/** Describes each of `fds` without opening, reading or closing any of them. */
-export function inspectFds (fds: number[]): Map<number, FdFact> {
+/**
+ * Describes each of `fds` without opening, reading or closing any of them; without `tables`, a socket is
+ * only a socket (`other socket`, not known), and the kernel's socket tables are not read.
+ */
+export function inspectFds (fds: number[], { tables: read = true }: { tables?: boolean } = {}): Map<number, FdFact> {
   const facts = new Map<number, FdFact>()
-  let tables: Tables | undefined | null = null
+  const sockets = new Map<number, number>()
   for (const fd of fds) {
     let stat
     try {
@@ -77,8 +108,10 @@ export function inspectFds (fds: number[]): Map<number, FdFact> {
       facts.set(fd, { kind: 'not a socket', detail: what })
       continue
     }
-    if (tables === null) tables = linuxTables()
-    facts.set(fd, tables?.byInode.get(stat.ino) ?? { kind: 'other socket', known: tables !== undefined })
+    sockets.set(fd, stat.ino)
   }
-  return facts
+  if (sockets.size === 0) return facts
+  const tables = read ? linuxTables(new Set(sockets.values())) : undefined
+  for (const [fd, inode] of sockets) facts.set(fd, tables?.byInode.get(inode) ?? { kind: 'other socket', known: tables !== undefined })
+  return new Map(fds.filter((fd) => facts.has(fd)).map((fd) => [fd, facts.get(fd) as FdFact]))
 }
