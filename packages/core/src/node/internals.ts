@@ -1,5 +1,4 @@
 import http from 'node:http'
-import http2 from 'node:http2'
 import net from 'node:net'
 import util from 'node:util'
 import { ReloadError } from '../errors.js'
@@ -185,6 +184,19 @@ export function closeHandle (handle: object): void {
   close?.call(handle)
 }
 
+/**
+ * What kind of server the ledger attaches to: an HTTP/2 one (its sessions drain in two GOAWAYs), a TLS one
+ * (its requests come on the TLS socket). Told without loading node:http2 or node:tls, which would cost every
+ * worker's start 7 to 12 ms each; so the HTTP/2 rule is checked here, on a server the app made, not at start-up.
+ * @throws {ReloadError} `ERR_RELOAD_NODE_INTERNALS` when an HTTP/2 server no longer looks like one.
+ */
+export function serverKind (server: net.Server): { http2: boolean, tls: boolean } {
+  const http2 = Object.hasOwn(Object.getPrototypeOf(server) as object, 'updateSettings')
+  if (!http2 && /^Http2(Secure)?Server$/.test(server.constructor.name)) fail('how an HTTP/2 server is told apart (Http2Server.prototype.updateSettings)')
+  // tls.Server's own method, which every TLS server (https, HTTP/2 secure) inherits.
+  return { http2, tls: typeof Reflect.get(server, 'setSecureContext') === 'function' }
+}
+
 /** A bound socket no process listens on yet, held by `reload run`'s keeper for its whole life. */
 export interface BoundSocket {
   fd: number
@@ -274,8 +286,6 @@ export function checkInternals (): void {
   Object.defineProperty(plain, 'closeIdleConnections', { configurable: true, value: () => { netClosedIdle = true } })
   closeListenerOnly(plain)
   if (netClosedIdle) fail('that net.Server#close() closes the listening handle only')
-  // Its own close() comes with Node 24 (and on TLS servers earlier): only where it is, is it kept from closing sessions.
-  if (!Object.hasOwn(Object.getPrototypeOf(http2.createServer()) as object, 'updateSettings')) fail('how an HTTP/2 server is told apart (Http2Server.prototype.updateSettings)')
   // How a keeper's worker takes handed connections (listenWithoutAccepting, takeConnection).
   if (typeof Reflect.get(net, '_createServerHandle') !== 'function') fail('net._createServerHandle, with which a worker opens its inherited listener')
   if (typeof Reflect.get(net.Server.prototype, '_listen2') !== 'function') fail('how a server is set up on a handle it already has (net.Server#_listen2)')

@@ -158,7 +158,11 @@ function describe (fact: FdFact): string {
  * kernel tells a socket's address, that address wins over its name.
  */
 export function verify (given: InheritedFd[], fromKeeper = false): { fds: InheritedFd[], warnings: string[] } {
-  const facts = inspectFds(given.map((f) => f.fd))
+  // A keeper's sockets under names that say their address are the ones it bound (or systemd gave it, which
+  // it checked): a worker only checks that each fd is a socket. Reading the kernel's tables for them cost
+  // a first worker 20 to 100 ms: its sockets listen not yet, so they are found in none, after reading all.
+  const named = fromKeeper && given.every((f) => f.address !== undefined)
+  const facts = inspectFds(given.map((f) => f.fd), { tables: !named })
   const fds: InheritedFd[] = []
   const warnings: string[] = []
   const missing: Array<InheritedFd & { detail: string }> = []
