@@ -1,5 +1,4 @@
 import { once } from 'node:events'
-import { performance } from 'node:perf_hooks'
 import { spawnGeneration, type Child } from '../protocol/child.js'
 import { ReloadError } from '../errors.js'
 import type { Lifecycle } from './lifecycle.js'

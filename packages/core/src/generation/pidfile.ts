@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto'
 import { closeSync, constants, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { ReloadError } from '../errors.js'
+import { crypto } from '../node/lazy.js'
 
 export interface PidFileOptions {
   /**
@@ -52,7 +52,7 @@ export function writePidFile (path: string, pid = process.pid, { unlessHeldBy }:
         'stop that one first, or choose another pid file')
     }
   }
-  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(9).toString('base64url')}`)
+  const temporary = join(dirname(path), `.${basename(path)}.${crypto().randomBytes(9).toString('base64url')}`)
   const fd = openSync(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644)
   try {
     const text = `${pid}\n`

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { childProcess } from '../node/lazy.js'
 import type { Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { LISTEN_FDS_START } from '../protocol/fds.js'
@@ -32,7 +33,7 @@ class Holder {
     const env = { ...process.env }
     // The app's preloads (NODE_OPTIONS=--import …) have no business in the holder.
     Reflect.deleteProperty(env, 'NODE_OPTIONS')
-    const child = spawn(process.execPath, [script, ...fds.map((_, i) => String(LISTEN_FDS_START + i))], {
+    const child = childProcess().spawn(process.execPath, [script, ...fds.map((_, i) => String(LISTEN_FDS_START + i))], {
       stdio: ['ignore', 'ignore', 'inherit', ...fds, 'ipc'],
       env,
       detached: true

@@ -1,9 +1,9 @@
-import { lookup } from 'node:dns'
 import { closeSync, existsSync } from 'node:fs'
 import type { Server } from 'node:net'
 import { decodeName, encodeName, type InheritedFd } from '../protocol/fds.js'
 import { handleFd, isTcpHandle, listeningFd, setPipeName } from '../node/internals.js'
 import { debug } from '../log.js'
+import { dns } from '../node/lazy.js'
 import { canonicalIp, matches, normalizeListenArgs, targetOf, type Target } from './address.js'
 import type { Handoff } from './handoff.js'
 import { isStaleSocket, moveIntoPlace, temporaryPath } from './unix.js'
@@ -128,7 +128,7 @@ export class Listeners {
       }
     }
     if (target?.kind === 'tcp' && target.hosts.length === 0) {
-      lookup(options.host as string, { all: true }, (err, found) => {
+      dns().lookup(options.host as string, { all: true }, (err, found) => {
         if (err !== null) { original.call(server, options); return }
         bind({ ...target, hosts: found.map((a) => canonicalIp(a.address)) })
       })

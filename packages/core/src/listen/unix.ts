@@ -1,8 +1,8 @@
 import { connect, type Server } from 'node:net'
-import { randomBytes } from 'node:crypto'
 import { lstatSync, renameSync, rmSync, statSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { ReloadError } from '../errors.js'
+import { crypto } from '../node/lazy.js'
 
 /**
  * A name next to `path` to bind to first. libuv unlinks a bound path when its handle closes, which would
@@ -10,7 +10,7 @@ import { ReloadError } from '../errors.js'
  * handle keeps only this name, and the rename also replaces a stale socket file in one step.
  */
 export function temporaryPath (path: string): string {
-  return join(dirname(path), `.${basename(path).slice(0, 40)}.${randomBytes(6).toString('base64url')}`)
+  return join(dirname(path), `.${basename(path).slice(0, 40)}.${crypto().randomBytes(6).toString('base64url')}`)
 }
 
 /**

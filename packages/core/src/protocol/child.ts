@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { childProcess } from '../node/lazy.js'
 import type { Socket } from 'node:net'
 import { ReloadError } from '../errors.js'
 import { LISTEN_FDS_START, listenEnv } from './fds.js'
@@ -113,7 +114,7 @@ function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
   debug('spawn %s %o fds=%o', command.file, command.args, options.fds)
   let child: ChildProcess
   try {
-    child = spawn('/bin/sh', ['-c', withOwnPid, command.file, ...command.args], {
+    child = childProcess().spawn('/bin/sh', ['-c', withOwnPid, command.file, ...command.args], {
       stdio: [command.stdin, 'inherit', 'inherit', ...options.fds, 'pipe', ...(options.handoff === true ? ['ipc' as const] : [])],
       env,
       cwd: options.cwd,

@@ -89,8 +89,24 @@ export function readLaunch (proc = '/proc/self'): Launch {
   return { source: 'kernel', cwd, rawEnv, command: () => ({ file: process.execPath, args: [...args], env: { ...env } }) }
 }
 
-/** This process's launch, read when this module is first imported (before the app has run a line, for most apps). */
-export const launch: Launch = readLaunch()
+/**
+ * This process's launch. Its folder is taken when this module is first imported; its command line and
+ * environment when first asked for (the kernel keeps them as they were at exec, whatever the app did since):
+ * a keeper's worker, which never starts a generation, does not pay for reading them at start.
+ */
+export const launch: Launch = lazyLaunch()
+
+function lazyLaunch (): Launch {
+  const cwd = startCwd()
+  let read: Launch | undefined
+  const get = (): Launch => (read ??= { ...readLaunch(), cwd })
+  return {
+    cwd,
+    get source () { return get().source },
+    get rawEnv () { return get().rawEnv },
+    command: () => get().command()
+  }
+}
 
 const shells = new Set(['sh', 'bash', 'dash', 'zsh', 'ash', 'ksh'])
 
