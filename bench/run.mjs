@@ -16,14 +16,16 @@ import { now, sweep } from './lib/procs.mjs'
 import { provenance } from './lib/provenance.mjs'
 import { markdown } from './lib/report.mjs'
 import { soak } from './lib/soak.mjs'
+import { start, startLine, startMarkdown, startNodesDefault, startProblems } from './lib/start.mjs'
+import { balance, balanceLine, balanceMarkdown, balanceProblems } from './lib/balance.mjs'
 import { supervision, supervisionLine, supervisionMarkdown, supervisionPartsAll, supervisionProblems, supervisionRatioLines } from './lib/supervision.mjs'
 import { Keeper, killPm2, Pm2 } from './lib/systems.mjs'
 
 const bench = dirname(fileURLToPath(import.meta.url))
 const root = dirname(bench)
-const parts = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper', 'dev', 'longlived', 'supervision']
+const parts = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper', 'dev', 'longlived', 'supervision', 'start', 'balance']
 // The parts as the report names them.
-const partNames = { availability: 'availability', crosscheck: 'cross-check', overhead: 'overhead', handover: 'handover', soak: 'soak', keeper: 'keeper', dev: 'dev', longlived: 'longlived', supervision: 'supervision' }
+const partNames = { availability: 'availability', crosscheck: 'cross-check', overhead: 'overhead', handover: 'handover', soak: 'soak', keeper: 'keeper', dev: 'dev', longlived: 'longlived', supervision: 'supervision', start: 'start', balance: 'balance' }
 // The parts of a run of `all` (or of no part named).
 const partsAll = ['availability', 'crosscheck', 'overhead', 'handover', 'soak', 'keeper']
 const frameworksAll = ['http', 'fastify', 'express', 'koa']
@@ -32,7 +34,7 @@ const keeperPartsAll = ['crash', 'roll', 'throughput']
 const usage = `Usage: node bench/run.mjs [part] [options]   (or: pnpm bench [part] [options])
 
 Parts: all (default) = availability + crosscheck + overhead + handover + soak + keeper (not dev, not
-longlived, not supervision); or some of them, comma-separated (overhead,handover,dev); or smoke.
+longlived, not supervision, not start); or some of them, comma-separated (overhead,handover,dev); or smoke.
   availability  each framework under keep-alive load through N reloads: ours, naive restart, PM2
   crosscheck    the recorder and autocannon at once, ours and naive restart (examples/http)
   overhead      hello-world throughput and p99 with and without the adapter, interleaved pairs until the
@@ -50,8 +52,9 @@ longlived, not supervision); or some of them, comma-separated (overhead,handover
                               ours 1 worker against the app alone (target ≥ 0.97); each worker's share
   dev           \`reload dev\` against nodemon and \`node --watch\`, the same plain app (bench/apps/dev.mjs)
                 under keep-alive load through --dev-saves saves, each a rewrite of the file with a new
-                version in the answer: failed requests by kind, save → first answer with the new version
-                (median, p90), ours ÷ each. About 4 minutes on 2 cores; not part of all.
+                version in the answer, in 5 rounds that turn the order: failed requests by kind, save →
+                first answer with the new version (median, p90), ours ÷ each (and paired, with its 95%
+                interval; target: at most nodemon's). About 4.5 minutes on 2 cores; not part of all.
   longlived     long-lived connections through reloads of the examples, in three sub-parts
                 (--longlived-parts), about 2 minutes on 2 cores; not part of all:
                   h2   --h2-sessions HTTP/2 client sessions × --h2-streams concurrent streams (a share
@@ -62,6 +65,12 @@ longlived, not supervision); or some of them, comma-separated (overhead,handover
                   sse  --sse-clients EventSource-style clients through --sse-reloads reloads: events
                        lost and duplicated, resumes on the new pid with Last-Event-ID
                 Exits 1 on a failed h2 stream, a ws close without 1001, or an sse event lost.
+  balance       how \`reload run --workers 2\` shares clients that keep their connections, against PM2 cluster
+                -i 2 and Node's cluster module: --balance-runs runs of each load, its connections opened at
+                once: keep-alive HTTP/1.1 (each of --balance-connections), HTTP/2 sessions, WebSocket
+                clients; each worker's share of the answers (target 40–60% in every run); then hello-world
+                throughput of the three (--balance-throughput s; 0 leaves it out). About 6 minutes; not
+                part of all.
   supervision   a worker alive but no use, \`reload run --workers 1\` against PM2 fork mode (bench/apps/
                 hang-leak.mjs), in two sub-parts (--supervision-parts), about 2 minutes; not part of all:
                   hang    GET /hang spins forever: ours with --liveness-timeout (--supervision-liveness),
@@ -71,6 +80,12 @@ longlived, not supervision); or some of them, comma-separated (overhead,handover
                           with --max-memory, PM2 with max_memory_restart (--supervision-max-memory), for
                           --supervision-seconds s each: recycles, failed requests per recycle, peak RSS
                 Exits 1 if ours left a hang unanswered, refused a connection, or never recycled.
+  start         spawn → first answer of the plain app alone, with --import @reload/core/register, and
+                under \`reload run\` (the keeper's spawn, its worker's own part, and a restarted worker's,
+                with Node's compile cache and without), on each Node of --start-nodes, interleaved, for
+                --start-rounds rounds; and the preload's own cost (node --import register -e 0 against
+                node -e 0). Target: worker ÷ alone ≤ 1.06; preload ≤ 10 ms. About 2 minutes per Node on
+                2 cores; not part of all.
   smoke         a few reloads of examples/http (ours, then a naive restart), two rolls of
                 \`reload run --workers 2\`, three saves in \`reload dev\`, one reload of each
                 longlived example with a few clients, and one hang and a few seconds of leak under
@@ -94,18 +109,24 @@ Options (defaults are the full run's):
   --dev-systems=ours,nodemon,watch   --dev-saves=50 --dev-connections=16 (with --slow-share, --slow)
   --dev-interval=1500 (ms from a save to the next) --dev-serve=500 (but at least this long after the new
     version's first answer) --dev-timeout=10000 (ms after which a save counts as not served)
-  A short dev run (about 30 s): node bench/run.mjs dev --dev-saves=5 --out=/tmp/devbench
+  A short dev run (about 1 minute): node bench/run.mjs dev --dev-saves=10 --out=/tmp/devbench
   --longlived-parts=h2,ws,sse   --longlived-interval=1500 (ms from a reload to the next, at least)
   --h2-sessions=8 --h2-streams=16 --h2-reloads=20   --ws-clients=1000 --ws-reloads=10
   --sse-clients=200 --sse-reloads=10
   A short longlived run (about 20 s): node bench/run.mjs longlived --h2-reloads=3 --ws-clients=100
     --ws-reloads=3 --sse-clients=20 --sse-reloads=3 --out=/tmp/llbench
+  --balance-runs=5 --balance-seconds=4 --balance-connections=16,64 --balance-sessions=16
+  --balance-clients=64 --balance-systems=ours,pm2,cluster --balance-throughput=30 (s)
   --supervision-parts=hang,memory   --supervision-hangs=3 --supervision-cap=20 (s)
   --supervision-liveness=2s --supervision-max-memory=150M --supervision-seconds=40 (per system)
   --supervision-leak=10 (MB) --supervision-leak-every=200 (ms) --supervision-connections=8
   --supervision-timeout=1000 (ms, per request)
   A short supervision run (about 40 s): node bench/run.mjs supervision --supervision-hangs=1
     --supervision-cap=8 --supervision-seconds=12 --out=/tmp/svbench
+  --start-nodes=${startNodesDefault.join(',')}
+    (each one missing is skipped, and said) --start-rounds=15 --start-apps=http (or http,fastify:
+    bench/apps/<name>.mjs; a larger app shows what the compile cache does for the app's own code)
+  A short start run (about 40 s): node bench/run.mjs start --start-rounds=3 --out=/tmp/startbench
   --out=bench/results   --no-readme (do not update bench/README.md)`
 
 const { values: flags, positionals } = parseArgs({
@@ -153,6 +174,13 @@ const { values: flags, positionals } = parseArgs({
     'ws-reloads': { type: 'string', default: '10' },
     'sse-clients': { type: 'string', default: '200' },
     'sse-reloads': { type: 'string', default: '10' },
+    'balance-runs': { type: 'string', default: '5' },
+    'balance-seconds': { type: 'string', default: '4' },
+    'balance-connections': { type: 'string', default: '16,64' },
+    'balance-sessions': { type: 'string', default: '16' },
+    'balance-clients': { type: 'string', default: '64' },
+    'balance-systems': { type: 'string', default: 'ours,pm2,cluster' },
+    'balance-throughput': { type: 'string', default: '30' },
     'supervision-parts': { type: 'string', default: supervisionPartsAll.join(',') },
     'supervision-hangs': { type: 'string', default: '3' },
     'supervision-cap': { type: 'string', default: '20' },
@@ -163,6 +191,9 @@ const { values: flags, positionals } = parseArgs({
     'supervision-leak-every': { type: 'string', default: '200' },
     'supervision-connections': { type: 'string', default: '8' },
     'supervision-timeout': { type: 'string', default: '1000' },
+    'start-nodes': { type: 'string', default: startNodesDefault.join(',') },
+    'start-rounds': { type: 'string', default: '15' },
+    'start-apps': { type: 'string', default: 'http' },
     out: { type: 'string', default: join(bench, 'results') },
     'no-readme': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false }
@@ -233,6 +264,15 @@ const config = {
     ws: { clients: number('ws-clients', 1), reloads: number('ws-reloads', 1) },
     sse: { clients: number('sse-clients', 1), reloads: number('sse-reloads', 1) }
   },
+  balance: {
+    runs: number('balance-runs', 1),
+    seconds: number('balance-seconds', 1),
+    connections: flags['balance-connections'].split(',').filter(Boolean).map(Number),
+    sessions: number('balance-sessions', 1),
+    clients: number('balance-clients', 1),
+    systems: flags['balance-systems'].split(',').filter(Boolean),
+    throughput: Number(flags['balance-throughput'])
+  },
   supervision: {
     parts: flags['supervision-parts'].split(',').filter(Boolean),
     hangs: number('supervision-hangs', 1),
@@ -247,6 +287,12 @@ const config = {
     lead: 1000,
     tail: 1000,
     settle: 2500
+  },
+  start: {
+    nodes: flags['start-nodes'].split(',').filter(Boolean),
+    apps: flags['start-apps'].split(',').filter(Boolean),
+    rounds: number('start-rounds', 1),
+    serve: 1200
   },
   pm2: Object.entries(Object.assign(Pm2.settings, { instances: Number(flags['pm2-instances']) })).map(([k, v]) => `${k} ${v}`).concat('wait_ready true').join(', ')
 }
@@ -264,6 +310,9 @@ for (const name of config.dev.systems) {
 }
 for (const name of config.longlived.parts) {
   if (!longlivedPartsAll.includes(name)) { console.error(`unknown longlived part '${name}'; known: ${longlivedPartsAll.join(', ')}`); process.exit(2) }
+}
+for (const name of config.start.apps) {
+  if (!frameworksAll.includes(name)) { console.error(`unknown start app '${name}'; known: ${frameworksAll.join(', ')}`); process.exit(2) }
 }
 for (const name of config.supervision.parts) {
   if (!supervisionPartsAll.includes(name)) { console.error(`unknown supervision part '${name}'; known: ${supervisionPartsAll.join(', ')}`); process.exit(2) }
@@ -510,7 +559,7 @@ async function runKeeper () {
     for (const r of part.crash.rows ?? []) {
       leftovers(r)
       if (r.error !== undefined) results.errors.push(`keeper · crash · ${r.label}: ${r.error}`)
-      if (r.system === 'ours' && (r.error !== undefined || r.refused !== 0)) failedOurs = true
+      if (r.system.startsWith('ours') && (r.error !== undefined || r.refused !== 0)) failedOurs = true
       say(r.requests === undefined
         ? `keeper · crash · ${r.label}: error: ${r.error}`
         : `keeper · crash · ${r.label}: ${r.kills} kills, ${r.requests.toLocaleString('en-US')} requests, ${r.refused} refused, ${r.other} other failed, ` +
@@ -558,7 +607,8 @@ async function runDev () {
         `save → new version ${r.toNew.median} ms (median), p90 ${r.toNew.p90} ms${r.error !== undefined ? `; error: ${r.error}` : ''}`)
   }
   for (const x of results.parts.dev.ratios ?? []) {
-    say(`dev · ours ÷ ${x.label}: save → new version ${x.median} (median), ${x.p90} (p90); failed ${x.failed.ours} against ${x.failed.theirs}`)
+    const paired = x.paired?.lo === undefined ? '' : `, paired ${x.paired.ratio} (95% ${x.paired.lo}–${x.paired.hi}, ${x.paired.n} pairs)${x.target === undefined ? '' : `: ${x.target}`}`
+    say(`dev · ours ÷ ${x.label}: save → new version ${x.median} (median), ${x.p90} (p90)${paired}; failed ${x.failed.ours} against ${x.failed.theirs}`)
   }
 }
 
@@ -610,6 +660,53 @@ function longlivedVerdict (part, tag = '') {
   if (failures.length > 0) failedOurs = true
 }
 
+async function runBalance () {
+  const c = config.balance
+  const began = Date.now()
+  let part
+  try {
+    const r = await balance({ ...c, bench })
+    for (const row of r.rows) say(balanceLine(row))
+    part = { at: at(), config: c, ...r }
+    // Hello-world throughput of the three, 2 workers each, the keeper part's way (0 s: left out).
+    if (c.throughput > 0) {
+      const t = await throughput({ app: plainApp('http'), clusterApp: join(bench, 'apps', 'cluster.mjs'), workers: 2, seconds: config.seconds, warmup: config.warmup, budget: c.throughput, connections: config.connections })
+      part.throughput = t
+      for (const row of t.rows) say(`balance · throughput · ${row.label}: ${row.rps.median} req/s (median), p99 ${row.p99.median} ms${row.workers > 1 ? `, shares ${row.shares.map((x) => `${x.share}%`).join(' / ')}` : ''}`)
+      for (const [name, x] of Object.entries(t.ratios)) say(`balance · throughput · ${name}: ${x.ratio} (95% ${x.lo}–${x.hi}), ${t.rounds} rounds`)
+    }
+  } catch (err) {
+    part = { ...part, at: at(), config: c, error: err.stack ?? err.message }
+    results.errors.push(`balance: ${err.stack ?? err.message}`)
+  }
+  part.seconds = Math.round((Date.now() - began) / 1000)
+  results.parts.balance = part
+  for (const row of balanceProblems(part)) {
+    say(`!!! balance · ${row.loadLabel}: ${row.error ?? `${row.runs.length - row.inBounds} of ${row.runs.length} runs outside the bounds`}`)
+    failedOurs = true
+  }
+}
+
+async function runStart () {
+  const c = config.start
+  const began = Date.now()
+  let part
+  try {
+    const r = await start({
+      ...c,
+      apps: c.apps.map((name) => ({ name, path: plainApp(name) })),
+      onRow: (row) => say(startLine(row)),
+      onSkip: ({ why }) => say(`\n!!! SKIPPED a Node: ${why}\n`)
+    })
+    part = { at: at(), config: c, ...r }
+  } catch (err) {
+    part = { at: at(), config: c, error: err.stack ?? err.message }
+  }
+  part.seconds = Math.round((Date.now() - began) / 1000)
+  results.parts.start = part
+  results.errors.push(...startProblems(part))
+}
+
 let cleaning
 async function cleanup () {
   cleaning ??= (async () => {
@@ -649,6 +746,8 @@ try {
   if (runs('dev')) await runDev()
   if (runs('longlived')) await runLonglived()
   if (runs('supervision')) await runSupervision()
+  if (runs('start')) await runStart()
+  if (runs('balance')) await runBalance()
 } catch (err) {
   results.errors.push(`${part}: ${err.stack ?? err.message}`)
 } finally {
@@ -680,9 +779,9 @@ if (part !== 'smoke') {
   console.log(md)
 }
 
-/** The report of `results`: report.mjs's sections, and the longlived and supervision parts' own sections if they ran. */
+/** The report of `results`: report.mjs's sections, and the longlived, supervision and start parts' own sections if they ran. */
 function report (results) {
-  const own = { longlived: longlivedMarkdown, supervision: supervisionMarkdown }
+  const own = { longlived: longlivedMarkdown, supervision: supervisionMarkdown, start: startMarkdown, balance: balanceMarkdownWithThroughput }
   if (!results.partsRun.some((p) => p in own)) return markdown(results)
   const md = markdown({ ...results, partsRun: results.partsRun.filter((p) => !(p in own)) })
   // report.mjs names the parts it renders; the line that says which ran is this run's, these included.
@@ -712,3 +811,18 @@ if (broke) say(`\n${results.errors.length} error(s), ${results.leftovers.length}
 if (failedOurs) say('\n!!! reload (ours) failed requests or answered non-2xx: see above')
 if (part === 'smoke') say(`smoke: ${broke || failedOurs ? 'FAILED' : 'ok'}`)
 process.exit(broke || failedOurs ? 1 : 0)
+
+/** The balance part's section, with its throughput table when it ran. */
+function balanceMarkdownWithThroughput (part) {
+  const lines = [balanceMarkdown(part), '']
+  const t = part.throughput
+  if (t?.rows !== undefined) {
+    lines.push(`Hello-world throughput, ${t.rounds} rounds of ${t.config.seconds} s each, ${t.config.connections} keep-alive connections (autocannon), servers on cores ${t.serverCpus}, load on ${t.loadCpus}:`, '',
+      '| server | req/s, median | p99 ms, median | busiest worker, median |', '|---|---|---|---|')
+    for (const r of t.rows) lines.push(`| ${r.label} | ${r.rps.median} | ${r.p99.median} | ${r.workers > 1 ? `${r.topShare.median}%` : '–'} |`)
+    lines.push('', '| ratio of req/s | geometric mean | 95% interval |', '|---|---|---|')
+    for (const [name, x] of Object.entries(t.ratios)) lines.push(`| ${name} | ${x.ratio} | ${x.lo}–${x.hi} |`)
+    lines.push('')
+  }
+  return lines.join('\n')
+}

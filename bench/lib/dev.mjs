@@ -1,7 +1,8 @@
 // Part 7, dev mode: `reload dev` (ours) against nodemon and `node --watch`, each running the same plain app
 // (bench/apps/dev.mjs, no reload code) from a folder of its own, under the recorder's keep-alive load,
-// through a series of saves: each a rewrite of the file with the next version in its answer. Per system:
-// failed requests by kind, and each save's time from the write to the first answer carrying the new version.
+// through a series of saves: each a rewrite of the file with the next version in its answer, in rounds that
+// take the systems in turn. Per system: failed requests by kind, and each save's time from the write to the
+// first answer carrying the new version; ours ÷ each, on the medians and on the paired saves.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { clear, status } from './progress.mjs'
 import { freePort, isAlive, now, Proc, signal, sleep, tree, waitGone } from './procs.mjs'
 import { get, Recorder } from './recorder.mjs'
-import { analyse, quantile, round, spread } from './stats.mjs'
+import { analyse, latency, quantile, ratioInterval, round, spread, verdict } from './stats.mjs'
 import { reloadBin } from './systems.mjs'
 
 const fmt = (n) => n.toLocaleString('en-US')
@@ -108,32 +109,104 @@ async function stopTree (proc, also, grace = 10_000) {
   return { left, ms }
 }
 
+/** Each save's time to the new version in `row`, in order (undefined: not served). */
+const times = (row) => row.samples.map((s) => s.ms)
+
 /**
- * Every system in `systems`, one after the other, through `saves` saves each. See {@link devOne}. Adds the
- * ratios of ours to each other system.
+ * Every system in `systems` through `saves` saves each, in `rounds` rounds (the machine is shared, its speed
+ * drifts: each round runs every system once, the order turning, so each system meets the same drift). Each
+ * round starts each system afresh in a folder of its own; see {@link devOne}. Adds the ratios of ours to
+ * each other system: of the medians and p90s, and the geometric mean of the paired saves (the k-th save of
+ * a round, ours ÷ theirs) with its 95% interval, and against nodemon the target, ours at most nodemon's.
  */
-export async function dev ({ systems, ...options }) {
+export async function dev ({ systems, rounds, ...options }) {
   const template = readFileSync(devApp, 'utf8')
   withVersion(template, 0)
-  const rows = []
-  for (const system of systems) rows.push(await devOne({ ...options, system, template }))
+  const { saves } = options
+  const count = Math.max(1, Math.min(rounds ?? (systems.length > 1 ? 5 : 1), saves))
+  const runs = new Map(systems.map((system) => [system, []]))
+  // A system that failed (not installed, exited) is not tried again in the later rounds.
+  const broken = new Set()
+  for (let r = 0; r < count; r++) {
+    // Saves spread as evenly as they go; each round's first save is 1 again, in a folder of its own.
+    const here = Math.floor(saves / count) + (r < saves % count ? 1 : 0)
+    const order = systems.map((_, i) => systems[(i + r) % systems.length])
+    for (const system of order) {
+      if (broken.has(system)) continue
+      const row = await devOne({ ...options, saves: here, system, template, round: r + 1, rounds: count, ...(count > 1 && { tail: 500 }) })
+      runs.get(system).push(row)
+      if (row.error !== undefined) broken.add(system)
+    }
+  }
+  const rows = systems.map((system) => merge(runs.get(system)))
   const ours = rows.find((r) => r.system === 'ours')
   const ratios = []
   if (ours?.toNew?.n > 0) {
+    const oursRuns = runs.get('ours')
     for (const r of rows) {
       if (r === ours || !(r.toNew?.n > 0)) continue
       const ratio = (a, b) => (a !== undefined && b > 0 ? round(a / b, 2) : undefined)
+      const pairs = []
+      for (const theirs of runs.get(r.system)) {
+        const a = times(oursRuns.find((x) => x.round === theirs.round) ?? { samples: [] })
+        const b = times(theirs)
+        for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] > 0 && b[i] > 0) pairs.push(a[i] / b[i])
+      }
+      const paired = ratioInterval(pairs, 2)
       ratios.push({
         system: r.system,
         label: r.label,
         median: ratio(ours.toNew.median, r.toNew.median),
         p90: ratio(ours.toNew.p90, r.toNew.p90),
+        paired,
+        ...(r.system === 'nodemon' && { target: verdict(paired, { atMost: 1 }) }),
         failed: { ours: ours.failed, theirs: r.failed, ratio: ratio(ours.failed, r.failed) },
         longestGap: ratio(ours.longestGap, r.longestGap)
       })
     }
   }
-  return { rows, ratios }
+  return { rows, ratios, rounds: count }
+}
+
+const sum = (values) => values.reduce((a, b) => a + (b ?? 0), 0)
+const sumBy = (objects) => {
+  const total = {}
+  for (const o of objects) for (const [k, n] of Object.entries(o ?? {})) total[k] = (total[k] ?? 0) + n
+  return total
+}
+
+/** One system's rounds as one row: counts added, times over every save, the longest gap and latency over all. */
+function merge (parts) {
+  const first = parts[0]
+  const row = { system: first.system, label: first.label, rounds: parts.length, savesAsked: sum(parts.map((p) => p.savesAsked)) }
+  const errored = parts.find((p) => p.error !== undefined)
+  if (errored !== undefined) row.error = `round ${errored.round}: ${errored.error}`
+  row.startMs = spread(parts.map((p) => p.startMs))
+  row.leftover = parts.flatMap((p) => p.leftover ?? [])
+  row.stopMs = Math.max(...parts.map((p) => p.stopMs ?? 0))
+  row.saves = sum(parts.map((p) => p.saves))
+  row.samples = parts.flatMap((p) => (p.samples ?? []).map((s) => ({ round: p.round, ...s })))
+  const measured = parts.filter((p) => p.requests !== undefined)
+  if (measured.length === 0) return row
+  const samples = row.samples
+  Object.assign(row, {
+    served: samples.filter((s) => s.ms !== undefined).length,
+    notServed: samples.filter((s) => s.ms === undefined).map((s) => `${s.round}.${s.version}`),
+    toNew: summary(samples.map((s) => s.ms)),
+    noticed: summary(samples.map((s) => s.noticed)),
+    readyMs: devSystems[first.system].ready === undefined ? undefined : summary(samples.map((s) => s.readyMs), 0),
+    stale: sum(measured.map((p) => p.stale)),
+    requests: sum(measured.map((p) => p.requests)),
+    rps: round(sum(measured.map((p) => p.requests)) / sum(measured.map((p) => p.seconds)), 0),
+    failed: sum(measured.map((p) => p.failed)),
+    failedByKind: sumBy(measured.map((p) => p.failedByKind)),
+    non2xx: sum(measured.map((p) => p.non2xx)),
+    non2xxByStatus: sumBy(measured.map((p) => p.non2xxByStatus)),
+    latency: latency(measured.flatMap((p) => p.okMs)),
+    longestGap: Math.max(...measured.map((p) => p.longestGap)),
+    pids: sum(measured.map((p) => p.pids))
+  })
+  return row
 }
 
 /**
@@ -142,9 +215,9 @@ export async function dev ({ systems, ...options }) {
  * version's first answer if that is later, so each save is measured alone and each version serves a while.
  * A save whose version has not answered within `saveTimeout` ms counts as not served, and the next one comes.
  */
-async function devOne ({ system, template, saves, interval, serve, saveTimeout, connections, slowShare, slow, timeout = 5000, lead = 1000, tail = 1000 }) {
+async function devOne ({ system, template, saves, interval, serve, saveTimeout, connections, slowShare, slow, timeout = 5000, lead = 1000, tail = 1000, round: r = 1, rounds = 1 }) {
   const spec = devSystems[system]
-  const row = { system, label: spec.label, savesAsked: saves }
+  const row = { system, label: spec.label, savesAsked: saves, round: r }
   const dir = mkdtempSync(join(tmpdir(), 'reload-bench-dev-'))
   dirs.add(dir)
   const file = join(dir, 'server.mjs')
@@ -177,7 +250,7 @@ async function devOne ({ system, template, saves, interval, serve, saveTimeout, 
     row.startMs = round(first.end - proc.startedAt)
     recorder = new Recorder(url, { connections, slowShare, slow, timeout }).start()
     let n = 0
-    status('', () => `dev · ${spec.label} · save ${n}/${saves} · ${fmt(recorder.count)} requests · ${fmt(recorder.failed)} failed`)
+    status('', () => `dev · ${spec.label}${rounds > 1 ? ` · round ${r}/${rounds}` : ''} · save ${n}/${saves} · ${fmt(recorder.count)} requests · ${fmt(recorder.failed)} failed`)
     await sleep(lead)
     for (n = 1; n <= saves; n++) {
       const from = proc.lines.length
@@ -241,21 +314,17 @@ async function devOne ({ system, template, saves, interval, serve, saveTimeout, 
       if (o.t[i] > s.firstAt && o.t[i] < until && o.out[i] >= 200 && o.ver[i] < s.version) stale++
     }
   }
+  const okMs = []
+  for (let i = 0; i < o.count; i++) if (o.out[i] >= 0) okMs.push(o.ms[i])
   Object.assign(row, {
-    served: samples.filter((s) => s.ms !== undefined).length,
-    notServed: samples.filter((s) => s.ms === undefined).map((s) => s.version),
-    toNew: summary(samples.map((s) => s.ms)),
-    noticed: summary(samples.map((s) => s.noticed)),
-    readyMs: spec.ready === undefined ? undefined : summary(samples.map((s) => s.readyMs), 0),
     stale,
     requests: a.requests,
-    rps: a.rps,
+    seconds: a.seconds,
     failed: a.failed,
     failedByKind: a.failedByKind,
     non2xx: a.non2xx,
     non2xxByStatus: a.non2xxByStatus,
-    latency: a.latency,
-    afterSave: a.afterReload,
+    okMs,
     longestGap: a.longestGap,
     pids: a.generations
   })

@@ -236,7 +236,8 @@ function devPart (part) {
     `a save not answered within ${fmt(c.timeout)} ms counts as not served. **save → new version**: from the write to the first answer (its end) ` +
     'carrying the new version, from any connection. **noticed**: the tool\'s own line about the save (`↻ … changed`, `restarting due to changes`, ' +
     '`Restarting \'server.mjs\'`); **ready**: ours\' `✓ ready in N ms`, its own figure. **old after new**: answers with an older version to requests ' +
-    'started after the new version\'s first answer. Systems measured one after the other in this run.', '')
+    `started after the new version's first answer. In ${part.rounds ?? 1} round${part.rounds > 1 ? 's' : ''}: each starts every system afresh for its share of the saves, ` +
+    'one system after the other, the order turning from round to round, so that each meets the same drift of a shared machine.', '')
   lines.push('| system | saves (served) | requests | failed | ECONNREFUSED | ECONNRESET | socket hang up | timeout | other | non-2xx | save → new version, median / p90 (min–max) ms | save → noticed, median ms | "ready in", median ms | old after new | longest time without an answer (ms) | latency p50 / p99 / max (ms) |')
   lines.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|---|')
   for (const r of part.rows ?? []) {
@@ -251,12 +252,14 @@ function devPart (part) {
   }
   lines.push('')
   if ((part.ratios ?? []).length > 0) {
-    lines.push('| ours ÷ | save → new version, median | save → new version, p90 | failed requests, ours / theirs | longest time without an answer |')
-    lines.push('|---|--:|--:|---|--:|')
+    lines.push('| ours ÷ | save → new version, median | save → new version, p90 | paired saves, geometric mean (95% interval) | failed requests, ours / theirs | longest time without an answer |')
+    lines.push('|---|--:|--:|--:|---|--:|')
     for (const x of part.ratios) {
-      lines.push(`| ${x.label} | ${fmt(x.median)} | ${fmt(x.p90)} | ${fmt(x.failed.ours)} / ${fmt(x.failed.theirs)}${x.failed.ratio === undefined ? '' : ` (${fmt(x.failed.ratio)})`} | ${fmt(x.longestGap)} |`)
+      lines.push(`| ${x.label} | ${fmt(x.median)} | ${fmt(x.p90)} | ${ratioText(x.paired)}${x.paired?.n > 0 ? `, ${x.paired.n} pairs` : ''} | ${fmt(x.failed.ours)} / ${fmt(x.failed.theirs)}${x.failed.ratio === undefined ? '' : ` (${fmt(x.failed.ratio)})`} | ${fmt(x.longestGap)} |`)
     }
-    lines.push('', 'Below 1: ours took less time (or failed fewer requests).', '')
+    lines.push('', 'Below 1: ours took less time (or failed fewer requests). A pair is the k-th save of a round, ours and theirs.', '')
+    const nodemon = part.ratios.find((x) => x.target !== undefined)
+    if (nodemon !== undefined) lines.push(`**Target: save → new version at most nodemon's (paired ratio's 95% interval at or below 1):** ${verdicts[nodemon.target]}`, '')
   }
   const ours = (part.rows ?? []).find((r) => r.system === 'ours')
   if (ours !== undefined) {

@@ -1,40 +1,13 @@
 import { spawn } from 'node:child_process'
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, Fixture, get, isAlive, Load, root, startProcess, tempDir } from '@reload/test-helpers'
+import { closeAll, Fixture, get, isAlive, Load, root, tempDir } from '@reload/test-helpers'
+import { nextReady, source, startDev, version, waitingWorker } from './dev-helpers.js'
 import { plainApp, reloadBin } from './helpers.js'
 
 afterEach(closeAll)
-
-interface Dev { fixture: Fixture, url: string, dir: string, app: string, edit: (text: string) => void }
-
-/** `reload dev --listen 127.0.0.1:0 -- node server.js` in a folder of its own, with a copy of the plain app. */
-async function startDev (flags: string[] = [], { command, file = 'server.js', source = readFileSync(plainApp, 'utf8') }: { command?: string[], file?: string, source?: string } = {}): Promise<Dev> {
-  const dir = tempDir()
-  const app = join(dir, file)
-  writeFileSync(app, source)
-  const fixture = startProcess(reloadBin, {
-    args: ['dev', '--listen', '127.0.0.1:0', ...flags, '--', ...(command ?? [process.execPath, file])],
-    cwd: dir,
-    env: { PWD: dir, HOST: '127.0.0.1', PORT: '0' }
-  })
-  const { match } = await fixture.waitFor(/listening on 127\.0\.0\.1:(\d+)/)
-  await fixture.waitFor(/✓ ready in \d+ ms \(pid \d+\)/)
-  return { fixture, url: `http://127.0.0.1:${match[1] as string}`, dir, app, edit: (text) => writeFileSync(app, text) }
-}
-
-/** Waits for the next `✓ ready` line after `from`; returns the new pid. */
-async function nextReady (dev: Dev, from: number, timeout = 15_000): Promise<number> {
-  const { match } = await dev.fixture.waitFor(/✓ ready in \d+ ms \(pid (\d+)\)/, { from, timeout })
-  return Number(match[1])
-}
-
-const source = readFileSync(plainApp, 'utf8')
-// The answer's text in plain-app.js is a template literal; the copy adds a version to it.
-const answer = ['`ospid:', '$', '{process.pid}'].join('')
-const version = (v: string): string => source.replace(answer, `${answer} version=${v}`)
 
 describe('reload dev', () => {
   it('a save hands over to the new code; the old pid finishes and exits', async () => {
@@ -117,7 +90,7 @@ describe('reload dev', () => {
     expect((await get(dev.url)).body).toMatch(/version=strip$/)
   })
 
-  it('rs and Enter reloads', async () => {
+  it('rs and Enter reloads, with a worker started then (not the one that waited, booted before)', async () => {
     const dir = tempDir()
     copyFileSync(plainApp, join(dir, 'server.js'))
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(RELOAD|LISTEN)_/.test(name)))
@@ -126,11 +99,14 @@ describe('reload dev', () => {
     const fixture = new Fixture(child)
     try {
       const { match } = await fixture.waitFor(/✓ ready in \d+ ms \(pid (\d+)\)/)
+      const waiting = await waitingWorker(fixture)
       const from = fixture.lines.length
       child.stdin.write('rs\n')
       await fixture.waitFor(/↻ rs/, { from })
       const { match: next } = await fixture.waitFor(/✓ ready in \d+ ms \(pid (\d+)\)/, { from })
       expect(next[1]).not.toBe(match[1])
+      expect(Number(next[1])).not.toBe(waiting)
+      await fixture.gone(waiting)
     } finally {
       await fixture.close()
     }

@@ -1,5 +1,6 @@
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs'
 import { basename, join, relative, sep } from 'node:path'
+import { performance } from 'node:perf_hooks'
 
 /** Directories and files `reload dev` never watches: dependencies, dot-folders, build output, logs. */
 export const defaultIgnores = ['node_modules', '.*', 'dist', 'build', 'coverage', '*.log']
@@ -95,5 +96,34 @@ export class Watcher {
       if (!rel.startsWith('..')) return rel === '' ? basename(path) : rel
     }
     return path
+  }
+}
+
+/**
+ * The changes of one save, however many events it makes (an editor's write to a temporary file, rename and
+ * chmod; a write in place, which truncates first): `onSave` gets them once `quiet` ms pass without another,
+ * with when the first came (performance.now()).
+ */
+export class Saves {
+  readonly #quiet: number
+  readonly #onSave: (paths: string[], since: number) => void
+  #paths: string[] = []
+  #since = 0
+  #timer: NodeJS.Timeout | undefined
+
+  constructor (quiet: number, onSave: (paths: string[], since: number) => void) {
+    this.#quiet = quiet
+    this.#onSave = onSave
+  }
+
+  add (path: string): void {
+    if (this.#paths.length === 0) this.#since = performance.now()
+    if (!this.#paths.includes(path)) this.#paths.push(path)
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => {
+      const paths = this.#paths
+      this.#paths = []
+      this.#onSave(paths, this.#since)
+    }, this.#quiet)
   }
 }
