@@ -159,4 +159,30 @@ describe('reload run --workers: the keeper shares connections out', () => {
       for (const session of sessions) session.destroy()
     }
   })
+
+  it('a worker of 2 SIGKILLed while new connections arrive: those handed to it go to the other, 0 refused, and the replacement serves', async () => {
+    const keeper = await startKeeper(['--workers', '2'])
+    const [first, second] = workers(keeper.fixture).map((w) => w.pid) as [number, number]
+    // Each request on a connection of its own: the keeper hands connections out all the time.
+    const load = { running: true }
+    const outcomes: Outcome[] = []
+    const loops = Array.from({ length: 8 }, async () => {
+      while (load.running) outcomes.push(await request(`${keeper.url}/`, { timeout: 10_000 }))
+    })
+    try {
+      await until(() => outcomes.some((o) => o.pid === first) && outcomes.some((o) => o.pid === second), 'both workers answering')
+      const from = keeper.fixture.lines.length
+      process.kill(first, 'SIGKILL')
+      const { match } = await keeper.fixture.waitFor(/worker 1 serves again \(worker=(\d+)/, { from, timeout: 15_000 })
+      const next = Number(match[1])
+      await until(() => outcomes.some((o) => o.pid === next), 'the replacement answering')
+    } finally {
+      load.running = false
+      await Promise.all(loops)
+    }
+    expect(outcomes.filter((o) => o.error === 'ECONNREFUSED')).toEqual([])
+    // A connection the dead worker had taken may fail; one handed to it and not taken goes to the other.
+    expect(outcomes.filter((o) => o.error !== undefined).length).toBeLessThanOrEqual(8)
+    expect(keeper.fixture.output).not.toMatch(/MaxListenersExceededWarning/)
+  })
 })

@@ -9,7 +9,7 @@ interface Target {
   pid: number
   process: ChildProcess
   /** The listeners it serves, by position in LISTEN_FDS. */
-  listeners: ReadonlySet<number>
+  listeners: Set<number>
   /** Handed connections it has open, as it last said. */
   open: number
   /** Handed and not yet answered for: when each was sent (performance.now()), oldest first. */
@@ -82,7 +82,10 @@ export class Balancer {
     if (this.#accepting.has(listener)) return
     const held = this.#held[listener]
     if (held === undefined) return
-    const server = net.createServer({ pauseOnConnect: true }, (socket) => { this.#route(socket, listener) })
+    const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+      socket.on('error', () => {})
+      this.#route(socket, listener)
+    })
     // Out of fds, libuv resets the connection it cannot take; the keeper goes on, and says so once per 10 s,
     // not once per connection.
     let said = -Infinity
@@ -101,7 +104,6 @@ export class Balancer {
   }
 
   #route (socket: Socket, listener: number): void {
-    socket.on('error', () => {})
     const target = this.#pick(listener)
     if (target === undefined) {
       this.#waiting.push({ socket, listener })
@@ -113,14 +115,18 @@ export class Balancer {
     target.handed++
     const message: HandoffMessage = { cmd: 'NODE_RELOAD_CONN', id, listener }
     sendInternal(target.process as unknown as Channel, message, handleOf(socket), (err) => {
-      if (err !== null) this.#answer({ cmd: 'NODE_RELOAD_NACK', id })
+      if (err === null) return
+      // Its channel is closed (it died, and its exit is not heard yet): no more for it, and what it was
+      // handed goes elsewhere. Left among the targets, it would be picked again at once, in a loop.
+      this.#targets.delete(target.pid)
+      this.#answer({ cmd: 'NODE_RELOAD_NACK', id })
     })
   }
 
   // Fewest open (counting those not answered for yet), in turn among equals; a worker that stopped
   // answering only when no other serves the listener.
   #pick (listener: number): Target | undefined {
-    const all = [...this.#targets.values()].filter((t) => t.listeners.has(listener))
+    const all = [...this.#targets.values()].filter((t) => t.listeners.has(listener) && t.process.connected)
     if (all.length === 0) return undefined
     const now = performance.now()
     const answering = all.filter((t) => {
@@ -152,6 +158,8 @@ export class Balancer {
       // The worker holds the connection now; the keeper's copy of its fd goes, and the connection with it only when the worker's does.
       handed.socket.destroy()
     } else {
+      // Its server on that listener is closed (its drain began, or the app closed it): none go to it there again.
+      handed.target.listeners.delete(handed.listener)
       this.#route(handed.socket, handed.listener)
     }
   }
