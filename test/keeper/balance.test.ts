@@ -3,7 +3,7 @@ import http2 from 'node:http2'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, isAlive, Load, request, root, until, type Outcome } from '@reload/test-helpers'
-import { answeredBy, cli, startKeeper, workers } from './helpers.js'
+import { answeredBy, startKeeper, status, workers } from './helpers.js'
 
 afterEach(closeAll)
 
@@ -40,12 +40,6 @@ async function keepAliveRound (url: string, connections: number, requests: numbe
     }
   }))
   return { byConnection, outcomes }
-}
-
-async function status (control: string): Promise<Record<string, any>> {
-  const { code, stdout, stderr } = await cli(['status', '--json', '--control', control])
-  expect(code, stderr).toBe(0)
-  return JSON.parse(stdout)
 }
 
 function perPid (byConnection: Map<number, number>): Map<number, number> {

@@ -72,6 +72,13 @@ export function cli (args: string[], { env = {}, timeout = 30_000 }: { env?: Rec
   })
 }
 
+/** What `reload status --json` says of the keeper at `control`; throws with its output when it fails. */
+export async function status (control: string): Promise<Record<string, any>> {
+  const { code, stdout, stderr } = await cli(['status', '--json', '--control', control])
+  if (code !== 0) throw new Error(`reload status exited ${code ?? '?'}: ${stderr}`)
+  return JSON.parse(stdout) as Record<string, unknown>
+}
+
 /**
  * Sends requests on new connections, kept open, until every pid of `pids` has answered; throws after
  * `timeout`. Open, because with more than one worker the keeper hands each new connection to the worker

@@ -1,15 +1,9 @@
 import { spawn } from 'node:child_process'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, Load, until, which } from '@reload/test-helpers'
-import { answeredBy, cli, reloadBin, startKeeper, workers } from './helpers.js'
+import { answeredBy, cli, reloadBin, startKeeper, status, workers } from './helpers.js'
 
 afterEach(closeAll)
-
-async function status (control: string): Promise<Record<string, any>> {
-  const { code, stdout, stderr } = await cli(['status', '--json', '--control', control])
-  expect(code, stderr).toBe(0)
-  return JSON.parse(stdout)
-}
 
 describe('reload status: what an operator asks first', () => {
   it('per worker: memory, heap, CPU, requests served, in flight; per slot: restarts and the last reason; the last rolls with duration and result', async () => {

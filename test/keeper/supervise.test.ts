@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, isAlive, Load, request, root, until } from '@reload/test-helpers'
-import { cli, startKeeper, workers } from './helpers.js'
+import { cli, startKeeper, status, workers } from './helpers.js'
 
 afterEach(closeAll)
 
@@ -11,12 +11,6 @@ const faultyApp = join(root, 'test/keeper/fixtures/faulty-app.js')
 
 function refused (load: Load): number {
   return load.outcomes.filter((o) => o.error === 'ECONNREFUSED').length
-}
-
-async function status (control: string): Promise<Record<string, any>> {
-  const { code, stdout, stderr } = await cli(['status', '--json', '--control', control])
-  expect(code, stderr).toBe(0)
-  return JSON.parse(stdout)
 }
 
 /** The keeper's soft fd limit, to put back: only the soft one moves, so no privilege is needed to raise it again. */

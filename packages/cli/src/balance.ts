@@ -4,6 +4,11 @@ import { performance } from 'node:perf_hooks'
 import { decodeHandoff, HANDOFF_PREFIX, handleOf, hasInternalChannel, onInternal, sendInternal, type Channel, type HandoffMessage, type Logger } from '@reload/core/keeper'
 import type { Held } from './listen.js'
 
+/** Whether a keeper of `workers` workers hands connections out: with one, its worker accepts itself (no hop). */
+export function balances (workers: number): boolean {
+  return workers > 1
+}
+
 /** A worker that takes handed connections. */
 interface Target {
   pid: number

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { later, startCwd, type Logger } from '@reload/core/keeper'
 import { CliError } from './errors.js'
 import type { RunOptions } from './args.js'
-import { Balancer } from './balance.js'
+import { Balancer, balances } from './balance.js'
 import { crashed, drainEnded, stoppedOnItsOwn } from './exits.js'
 import type { Inside } from './inside.js'
 import type { KeeperEvents, KeeperStatus, Replacement, RollRecord, RollResult } from './keeper-status.js'
@@ -75,7 +75,7 @@ export class Keeper {
     this.#held = held
     this.#log = log
     this.#slots = newSlots(options.workers)
-    this.#balancer = options.workers > 1 ? new Balancer(held, log) : undefined
+    this.#balancer = balances(options.workers) ? new Balancer(held, log) : undefined
     this.#sessions = new Sessions(log)
     this.#inside = this.#lend()
     this.#hooks = this.#spawnHooks()

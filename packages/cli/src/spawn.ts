@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { decodeChild, LineReader, spawnWorker, type ChildMessage, type Logger } from '@reload/core/keeper'
 import type { RunOptions } from './args.js'
 import type { Held } from './listen.js'
+import { balances } from './balance.js'
 import { workerEnv } from './preload.js'
 import { newWorker, type Worker } from './worker.js'
 
@@ -52,8 +53,7 @@ export async function spawn (c: SpawnContext, slot: number, generation: number, 
     // The keeper's log says what happens next: a roll or a restart.
     advice: '',
     command: { file, args, env: workerEnv(c.options, c.cwd), stdin: 'ignore' },
-    // With more than one worker, the keeper hands each its connections (balance.ts).
-    handoff: c.options.workers > 1,
+    handoff: balances(c.options.workers),
     onMessage: (message) => { if ((message.type === 'liveness' || message.type === 'handoff') && worker !== undefined) hooks.heard(worker, message) },
     onSpawn: (pid, _attempt, process) => {
       const w = newWorker({ slot, generation, pid, process, started: performance.now() })

@@ -75,8 +75,7 @@ export function closeListenerOnly (server: net.Server): void {
 // An HTTP/2 server is told apart by its prototype's own `updateSettings`.
 /** Keeps an HTTP/2 server's `close()` from closing its sessions; a no-op for other servers. Returns the undo. */
 export function keepSessionsOnClose (server: net.Server): () => void {
-  const proto = Object.getPrototypeOf(server) as object
-  if (!Object.hasOwn(proto, 'updateSettings') || !Object.hasOwn(proto, 'close')) return () => {}
+  if (!serverKind(server).http2 || !Object.hasOwn(Object.getPrototypeOf(server) as object, 'close')) return () => {}
   Object.defineProperty(server, 'close', {
     configurable: true,
     writable: true,
