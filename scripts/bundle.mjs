@@ -47,6 +47,8 @@ async function bundle (entry, outfile, format, define = {}) {
     define,
     plugins: [fileUrls(outfile, format)],
     sourcemap: true,
+    minifyWhitespace: format === 'cjs',
+    minifySyntax: format === 'cjs',
     // The package ships src/, where the map points.
     sourcesContent: false,
     metafile: true,

@@ -4,7 +4,7 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import { decodeName, encodeName, listenEnv, readInheritance, takeInheritance, verify, type InheritedFd } from '../src/protocol/fds.js'
-import { bindSocket, listeningFd } from '../src/node/internals.js'
+import { bindSocket, checkInternals, listeningFd } from '../src/node/internals.js'
 
 describe('encodeName() / decodeName()', () => {
   it.each([
@@ -82,6 +82,14 @@ describe('listenEnv()', () => {
     expect(inherited.fds.map((fd) => [fd.fd, fd.name])).toEqual([[3, 'tcp-127.0.0.1-1'], [4, 'unix-/tmp/a.sock']])
     expect(inherited.readyFd).toBe(5)
     expect(inherited.generation).toBe(3)
+  })
+
+  it('names the Node whose internals this process checked, which a child started with it takes and removes', () => {
+    checkInternals()
+    const env: NodeJS.ProcessEnv = { ...listenEnv(['tcp-127.0.0.1-1'], 5, 2), LISTEN_PID: '77', HOME: '/root' }
+    expect(env.RELOAD_NODE_CHECKED).toBe(`${process.version} ${process.execPath}`)
+    expect(readInheritance(env, 77).checkedNode).toBe(`${process.version} ${process.execPath}`)
+    expect(env).toEqual({ HOME: '/root' })
   })
 })
 

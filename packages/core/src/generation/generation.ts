@@ -74,11 +74,11 @@ export class Generation implements Parts {
   readonly wrapped: string | undefined
 
   constructor (options: ReloadOptions, emit: Emit) {
-    checkInternals()
+    const inheritance = takeInheritance()
+    checkInternals(inheritance.checkedNode)
     this.#emit = emit
     this.#options = resolveOptions(options)
     this.#log = toLogger(this.#options.logger ?? stderrLogger)
-    const inheritance = takeInheritance()
     this.number = inheritance.generation
     this.workers = inheritance.workers
     this.role = roleOf(inheritance.keeper)

@@ -1,4 +1,5 @@
 import { debug } from '../log.js'
+import { checkedNode } from '../node/internals.js'
 import { inspectFds, type FdFact } from '../node/sockets.js'
 import { PROTOCOL_VARS } from './link.js'
 
@@ -29,6 +30,8 @@ export interface Inheritance {
   workers: number
   /** The keeper accepts and hands connections over on Node's IPC channel: the worker must not accept itself. */
   handoff: boolean
+  /** The Node whose internals the parent checked (checkedNode()). */
+  checkedNode: string | undefined
 }
 
 /** systemd hands over fds starting at 3 (`SD_LISTEN_FDS_START`). */
@@ -103,7 +106,7 @@ export function takeInheritance (env: NodeJS.ProcessEnv = process.env, pid = pro
 /** What the protocol's variables say, without looking at the fds; removes the variables from `env`. */
 export function readInheritance (env: NodeJS.ProcessEnv, pid: number): Inheritance {
   const vars = takeVars(env)
-  const none: Inheritance = { fds: [], warnings: [], readyFd: undefined, generation: 1, keeper: undefined, workers: 1, handoff: false }
+  const none: Inheritance = { fds: [], warnings: [], readyFd: undefined, generation: 1, keeper: undefined, workers: 1, handoff: false, checkedNode: undefined }
   if (vars.LISTEN_PID === undefined && vars.LISTEN_FDS === undefined) return none
   if (vars.LISTEN_PID !== String(pid)) {
     debug('ignoring LISTEN_FDS=%s: LISTEN_PID=%s is not this process (%d)', vars.LISTEN_FDS, vars.LISTEN_PID, pid)
@@ -127,6 +130,7 @@ export function readInheritance (env: NodeJS.ProcessEnv, pid: number): Inheritan
     keeper: Number.isSafeInteger(keeper) && keeper >= 1 ? keeper : undefined,
     workers: Number.isSafeInteger(keeper) && keeper >= 1 && Number.isSafeInteger(workers) && workers >= 1 ? workers : 1,
     handoff: Number.isSafeInteger(keeper) && keeper >= 1 && vars.RELOAD_HANDOFF === '1',
+    checkedNode: vars.RELOAD_NODE_CHECKED,
     fds,
     warnings: [],
     readyFd: Number.isSafeInteger(readyFd) && (readyFd as number) > 2 ? readyFd : undefined,
@@ -136,11 +140,13 @@ export function readInheritance (env: NodeJS.ProcessEnv, pid: number): Inheritan
 
 /** The variables that hand `names` over as fds 3, 4, … to a child (which sets `LISTEN_PID` itself). */
 export function listenEnv (names: string[], readyFd: number, generation: number): Record<string, string> {
+  const checked = checkedNode()
   return {
     LISTEN_FDS: String(names.length),
     LISTEN_FDNAMES: names.join(':'),
     RELOAD_READY_FD: String(readyFd),
-    RELOAD_GENERATION: String(generation)
+    RELOAD_GENERATION: String(generation),
+    ...(checked === undefined ? {} : { RELOAD_NODE_CHECKED: checked })
   }
 }
 

@@ -5,10 +5,12 @@
 
 /**
  * The protocol's variables: systemd's three, the link's fd, the generation, the keeper's pid, its worker
- * count, and whether it hands connections over (`RELOAD_HANDOFF=1`). A
- * generation reads and removes them all at start (fds.ts); none is passed on to a next one as it was.
+ * count, whether it hands connections over (`RELOAD_HANDOFF=1`), and which Node the parent found its
+ * internals unchanged in (`RELOAD_NODE_CHECKED`: version and executable; the child skips the same check in
+ * the same Node). A generation reads and removes them all at start (fds.ts); none is passed on to a next one
+ * as it was.
  */
-export const PROTOCOL_VARS = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION', 'RELOAD_KEEPER', 'RELOAD_WORKERS', 'RELOAD_HANDOFF'] as const
+export const PROTOCOL_VARS = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION', 'RELOAD_KEEPER', 'RELOAD_WORKERS', 'RELOAD_HANDOFF', 'RELOAD_NODE_CHECKED'] as const
 
 /** What a generation (or a keeper's worker) tells its parent. */
 export type ChildMessage =
