@@ -133,8 +133,10 @@ describe('reload run: the ways it is started', () => {
   it('tells systemd (Type=notify) through systemd-notify: READY=1, RELOADING=1 and READY=1 around a roll, STOPPING=1; workers never see NOTIFY_SOCKET', async () => {
     const dir = tempDir()
     const said = join(dir, 'said')
-    // Stands in for systemd-notify: writes down what it was asked to send, and who its parent is.
-    writeFileSync(join(dir, 'systemd-notify'), `#!/bin/sh\nshift\necho "$PPID $*" >> '${said}'\n`, { mode: 0o755 })
+    // Stands in for systemd-notify: writes down what it was asked to send, and who its parent is, then waits
+    // a little as the real one waits for its barrier: STOPPING=1 queues behind the roll's READY=1, and the
+    // keeper must not exit before it is sent.
+    writeFileSync(join(dir, 'systemd-notify'), `#!/bin/sh\nshift\necho "$PPID $*" >> '${said}'\nsleep 0.3\n`, { mode: 0o755 })
     const keeper = await startKeeper([], { env: { PATH: `${dir}:${process.env.PATH ?? ''}`, NOTIFY_SOCKET: join(dir, 'notify.sock') } })
     const lines = (): string[] => { try { return readFileSync(said, 'utf8').trim().split('\n') } catch { return [] } }
     await until(() => lines().length >= 1, 'READY=1')

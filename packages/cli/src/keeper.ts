@@ -23,6 +23,8 @@ export type { KeeperEvents, KeeperStatus, RollRecord, RollResult, SlotStatus, Wo
 
 // How many finished rolls `reload status` lists.
 const ROLLS_KEPT = 5
+// How long an exit waits for STOPPING=1 to reach systemd.
+const STOPPING_WAIT = 2000
 
 /**
  * `reload run`: holds the listeners for its whole life and keeps N workers serving on them. Rolls them
@@ -134,10 +136,15 @@ export class Keeper {
       }
       return this.#stopping
     }
-    notify('STOPPING=1').catch(() => {})
+    // Queued behind any message still on its way (a roll's READY=1): a drain that ends first must not exit
+    // before it is sent, or systemd never hears it (seen in CI). A stuck systemd-notify holds the exit 2 s at most.
+    const told = notify('STOPPING=1')
     this.#stop.abort(`shutting down on ${signal}`)
     for (const slot of this.#slots) supersede(slot)
-    this.#stopping = drainAll(this.#inside, this.#stops, signal)
+    this.#stopping = drainAll(this.#inside, this.#stops, signal).then(async (code) => {
+      await Promise.race([told, new Promise((resolve) => { setTimeout(resolve, STOPPING_WAIT).unref() })])
+      return code
+    })
     return this.#stopping
   }
 
