@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -14,6 +14,8 @@ const flushes = major > 22 || (major === 22 && minor >= 10)
 
 afterEach(closeAll)
 
+// The PID namespace keepers started here run in: their compile cache folders are named after it.
+const namespace = /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] as string
 const environ = (pid: number): string[] => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
 
 /** The app under the preload, with every ES module it loads recorded; its `loaded before=… after=…` line. */
@@ -53,7 +55,7 @@ describe('reload run: Node\'s compile cache', () => {
     const keeper = await startKeeper()
     const [worker] = workers(keeper.fixture).map((w) => w.pid) as [number]
     const dir = environ(worker).find((v) => v.startsWith('RELOAD_COMPILE_CACHE='))?.slice('RELOAD_COMPILE_CACHE='.length) as string
-    expect(dir).toMatch(new RegExp(`^${tmpdir()}/reload-cache-${keeper.pid}-\\w{6}$`))
+    expect(dir).toMatch(new RegExp(`^${tmpdir()}/reload-cache-${namespace}-${keeper.pid}-\\w{6}$`))
     expect(statSync(dir).isDirectory()).toBe(true)
     // Written while it serves: a SIGKILL skips Node's own write at exit.
     const written = (): boolean => readdirSync(dir, { recursive: true, withFileTypes: true }).some((entry) => entry.isFile())
@@ -77,14 +79,19 @@ describe('reload run: Node\'s compile cache', () => {
     process.kill(killed.pid, 'SIGKILL')
     await killed.fixture.gone(killed.pid)
     expect(existsSync(left)).toBe(true)
-    // This process runs: a folder named after it is a running keeper's.
-    const running = mkdtempSync(join(tmpdir(), `reload-cache-${process.pid}-`))
+    // This process runs: a folder named after it is a running keeper's. A keeper in another PID namespace (a
+    // container sharing $TMPDIR, as the pid-1 tests here run) cannot tell whether a pid runs: its folder stays,
+    // named after a pid that runs nowhere.
+    const running = mkdtempSync(join(tmpdir(), `reload-cache-${namespace}-${process.pid}-`))
+    const elsewhere = mkdtempSync(join(tmpdir(), `reload-cache-1-${2 ** 22 + 1}-`))
     try {
       await startKeeper()
       expect(existsSync(left)).toBe(false)
       expect(existsSync(running)).toBe(true)
+      expect(existsSync(elsewhere)).toBe(true)
     } finally {
       rmSync(running, { recursive: true, force: true })
+      rmSync(elsewhere, { recursive: true, force: true })
     }
   })
 

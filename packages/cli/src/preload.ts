@@ -1,4 +1,4 @@
-import { lstatSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs'
+import { lstatSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
@@ -34,14 +34,21 @@ function isRunning (pid: number): boolean {
   try { process.kill(pid, 0); return true } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM' }
 }
 
+// The PID namespace this keeper sees pids in (the inode of /proc/self/ns/pid), or undefined where Linux does
+// not say. A pid is only known dead within its own namespace: a keeper in a container that shares $TMPDIR
+// with the host (or with another container) cannot see the other keepers, and must not take them for gone.
+function pidNamespace (): string | undefined {
+  try { return /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] } catch { return undefined }
+}
+
 // A keeper killed with SIGKILL (a container stopped after its grace, the OOM killer, a test's clean-up) leaves
-// its folder: the next keeper of the same user removes those whose keeper is gone.
-function removeOrphans (dir: string): void {
+// its folder: the next keeper of the same user in the same PID namespace removes those whose keeper is gone.
+function removeOrphans (dir: string, namespace: string): void {
   let names: string[]
   try { names = readdirSync(dir) } catch { return }
   for (const name of names) {
-    const match = /^reload-cache-(\d+)-[A-Za-z0-9]{6}$/.exec(name)
-    if (match === null || isRunning(Number(match[1]))) continue
+    const match = /^reload-cache-(\d+)-(\d+)-[A-Za-z0-9]{6}$/.exec(name)
+    if (match === null || match[1] !== namespace || isRunning(Number(match[2]))) continue
     const path = join(dir, name)
     try {
       const stat = lstatSync(path)
@@ -51,15 +58,16 @@ function removeOrphans (dir: string): void {
 }
 
 /**
- * The folder of Node's compile cache for this keeper's workers (`$TMPDIR/reload-cache-<keeper pid>-XXXXXX`),
+ * The folder of Node's compile cache for this keeper's workers (`$TMPDIR/reload-cache-<pid namespace>-<keeper pid>-XXXXXX`),
  * made at the first worker and removed when the keeper exits; undefined when it cannot be made. One for every
  * worker: a roll's or a restart's worker reads what the one before compiled (measured on Node 22 and 24: the
  * preload's reloader and the app start sooner).
  */
 export function compileCacheDir (): string | undefined {
   if (compileCache !== undefined) return compileCache
-  removeOrphans(tmpdir())
-  try { compileCache = mkdtempSync(join(tmpdir(), `reload-cache-${process.pid}-`)) } catch { return undefined }
+  const namespace = pidNamespace() ?? '0'
+  if (namespace !== '0') removeOrphans(tmpdir(), namespace)
+  try { compileCache = mkdtempSync(join(tmpdir(), `reload-cache-${namespace}-${process.pid}-`)) } catch { return undefined }
   const dir = compileCache
   process.once('exit', () => { rmSync(dir, { recursive: true, force: true }) })
   return dir
