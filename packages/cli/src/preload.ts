@@ -58,16 +58,16 @@ function removeOrphans (dir: string, namespace: string): void {
 }
 
 /**
- * The folder of Node's compile cache for this keeper's workers (`$TMPDIR/reload-cache-<pid namespace>-<keeper pid>-XXXXXX`),
- * made at the first worker and removed when the keeper exits; undefined when it cannot be made. One for every
- * worker: a roll's or a restart's worker reads what the one before compiled (measured on Node 22 and 24: the
- * preload's reloader and the app start sooner).
+ * The folder of Node's compile cache for this keeper's workers
+ * (`$TMPDIR/reload-cache-<pid namespace>-<keeper pid>-XXXXXX`), made at the first worker and removed when the
+ * keeper exits; undefined when it cannot be made. One for every worker: a roll's or a restart's worker reads
+ * what the one before compiled (measured on Node 22 and 24: the preload's reloader and the app start sooner).
  */
 export function compileCacheDir (): string | undefined {
   if (compileCache !== undefined) return compileCache
-  const namespace = pidNamespace() ?? '0'
-  if (namespace !== '0') removeOrphans(tmpdir(), namespace)
-  try { compileCache = mkdtempSync(join(tmpdir(), `reload-cache-${namespace}-${process.pid}-`)) } catch { return undefined }
+  const namespace = pidNamespace()
+  if (namespace !== undefined) removeOrphans(tmpdir(), namespace)
+  try { compileCache = mkdtempSync(join(tmpdir(), `reload-cache-${namespace ?? 0}-${process.pid}-`)) } catch { return undefined }
   const dir = compileCache
   process.once('exit', () => { rmSync(dir, { recursive: true, force: true }) })
   return dir
