@@ -11,7 +11,6 @@ const variants = [
   { name: 'Nest on Fastify (FastifyAdapter({ serverFactory }), reloadPlugin on getInstance())', script: 'test/fixtures/nest-fastify.js' }
 ]
 
-
 for (const { name, script } of variants) {
   describe(name, () => {
     afterEach(closeAll)
