@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, getUnix, isAlive, Load, request, startProcess, tempDir } from '@reload/test-helpers'
@@ -67,7 +67,9 @@ describe('reload run: exit, status and control', () => {
   it('reload status shows the keeper, each worker with its pid, generation and requests in flight', async () => {
     const keeper = await startKeeper(['--workers', '2'])
     const pids = workers(keeper.fixture).map((w) => w.pid)
-    const slow = await keeper.fixture.inFlight(`${keeper.url}/?sleep=2`)
+    // Held until both status calls are made: with both cores busy, starting the cli took longer than 2 s.
+    const release = join(tempDir(), 'release')
+    const slow = await keeper.fixture.inFlight(`${keeper.url}/?until=${encodeURIComponent(release)}`)
     const text = await cli(['status', '--control', keeper.control])
     expect(text.code).toBe(0)
     expect(text.stdout).toMatch(new RegExp(`^keeper pid ${keeper.pid}, up \\d+s, generation 1, 0 restarts, listening on 127\\.0\\.0\\.1:${keeper.port}`))
@@ -75,7 +77,9 @@ describe('reload run: exit, status and control', () => {
     const json = JSON.parse((await cli(['status', '--json', '--control', keeper.control])).stdout) as { pid: number, workers: Array<{ pid: number, requests: number }> }
     expect(json.pid).toBe(keeper.pid)
     expect(json.workers.map((w) => w.pid).sort()).toEqual([...pids].sort())
-    await slow.response
+    expect(json.workers.map((w) => w.requests).sort()).toEqual([0, 1])
+    writeFileSync(release, '')
+    expect((await slow.response).body).toBe(`ospid:${slow.pid}`)
   })
 
   it('finds the only keeper of the user by its control folder; refuses a folder others can open; says when none runs', async () => {
