@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -50,32 +50,81 @@ describe('@reload/core/register', () => {
   })
 })
 
-describe('reload run: Node\'s compile cache', () => {
-  it('gives every worker one folder, written once a worker has served a second, removed at the keeper\'s exit', async () => {
-    const keeper = await startKeeper()
-    const [worker] = workers(keeper.fixture).map((w) => w.pid) as [number]
-    const dir = environ(worker).find((v) => v.startsWith('RELOAD_COMPILE_CACHE='))?.slice('RELOAD_COMPILE_CACHE='.length) as string
-    expect(dir).toMatch(new RegExp(`^${tmpdir()}/reload-cache-${namespace}-${keeper.pid}-\\w{6}$`))
-    expect(statSync(dir).isDirectory()).toBe(true)
+describe('reload run: the compile cache', () => {
+  /** The compile cache folder a worker was given. */
+  const cacheOf = (worker: number): string | undefined => environ(worker).find((v) => v.startsWith('RELOAD_COMPILE_CACHE='))?.slice('RELOAD_COMPILE_CACHE='.length)
+  const files = (dir: string): string[] => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name))
+  // What the cache holds of the preload's own reloader: Node's entry on 22.1 and later, reload's own on Node 20.
+  const ownEntry = (dir: string): string | undefined => files(dir).find((f) => (major >= 22 ? /\/[0-9a-f]{8}$/ : /\/reload-v8\/.*\.bin$/).test(f))
+
+  it('is the user\'s cache folder, private to the user: written once a worker has served a second, kept for the next keeper, whose first worker reads it', async () => {
+    const home = tempDir()
+    const env = { XDG_CACHE_HOME: home, NODE_DEBUG: 'reload', NODE_DEBUG_NATIVE: 'COMPILE_CACHE' }
+    const first = await startKeeper([], { env })
+    const [worker] = workers(first.fixture).map((w) => w.pid) as [number]
+    const dir = join(home, 'reload', 'compile')
+    expect(cacheOf(worker)).toBe(dir)
+    expect(statSync(join(home, 'reload')).mode & 0o777).toBe(0o700)
+    expect(statSync(dir).mode & 0o777).toBe(0o700)
     // Written while it serves: a SIGKILL skips Node's own write at exit.
-    const written = (): boolean => readdirSync(dir, { recursive: true, withFileTypes: true }).some((entry) => entry.isFile())
-    if (flushes) await until(written, `a compile cache written in ${dir}`, { timeout: 5000 })
-    // The worker the keeper starts in its place reads what it wrote.
-    const from = keeper.fixture.lines.length
-    process.kill(worker, 'SIGKILL')
-    const { match } = await keeper.fixture.waitFor(/starting worker 1 \(worker=(\d+) /, { from })
-    // Once it runs node: until its exec, /proc shows the keeper's fork.
-    await keeper.fixture.waitFor(/worker 1 serves again/, { from })
-    expect(environ(Number(match[1]))).toContain(`RELOAD_COMPILE_CACHE=${dir}`)
+    if (flushes || major === 20) await until(() => ownEntry(dir) !== undefined, `the reloader's compile cache written in ${dir}`, { timeout: 5000 })
+    first.fixture.signal('SIGTERM')
+    expect((await first.fixture.exited(15_000)).code).toBe(0)
+    expect(existsSync(dir)).toBe(true)
+    const entry = ownEntry(dir)
+    const written = entry === undefined ? 0 : statSync(entry).mtimeMs
+    // The next keeper's first worker compiles nothing of reload's.
+    const next = await startKeeper([], { env })
+    const [again] = workers(next.fixture).map((w) => w.pid) as [number]
+    expect(cacheOf(again)).toBe(dir)
+    if (major === 20) {
+      await next.fixture.waitFor(new RegExp(`^RELOAD ${again}: code cache ${entry as string}: read$`))
+    } else if (flushes) {
+      await next.fixture.waitFor(/^\[compile cache\] (V8 code )?cache for (CommonJS )?\S+\/reloader\.cjs was accepted/)
+    }
+    // Read, not written again.
+    await next.fixture.waitFor(/worker ready/)
+    if (entry !== undefined && major === 20) expect(statSync(entry).mtimeMs).toBe(written)
+  })
+
+  it('removes what no worker wrote for 30 days, once the first worker has started', async () => {
+    const home = tempDir()
+    const dir = join(home, 'reload', 'compile')
+    mkdirSync(join(dir, 'v0-old'), { recursive: true, mode: 0o700 })
+    chmodSync(join(home, 'reload'), 0o700)
+    const stale = join(dir, 'v0-old', 'stale')
+    const fresh = join(dir, 'v0-old', 'fresh')
+    writeFileSync(stale, 'x')
+    writeFileSync(fresh, 'x')
+    const month = (Date.now() - 31 * 24 * 3600 * 1000) / 1000
+    utimesSync(stale, month, month)
+    await startKeeper([], { env: { XDG_CACHE_HOME: home } })
+    await until(() => !existsSync(stale), `${stale} removed`, { timeout: 10_000 })
+    expect(existsSync(fresh)).toBe(true)
+  })
+
+  it('passes over a cache folder other users can open: a folder of the keeper\'s own then, removed at its exit', async () => {
+    const home = tempDir()
+    mkdirSync(join(home, 'reload'), { mode: 0o755 })
+    chmodSync(join(home, 'reload'), 0o755)
+    const keeper = await startKeeper([], { env: { XDG_CACHE_HOME: home } })
+    const [worker] = workers(keeper.fixture).map((w) => w.pid) as [number]
+    const dir = cacheOf(worker) as string
+    expect(dir).toMatch(new RegExp(`^${tmpdir()}/reload-cache-${namespace}-${keeper.pid}-\\w{6}$`))
+    expect(readdirSync(join(home, 'reload'))).toEqual([])
     keeper.fixture.signal('SIGTERM')
     expect((await keeper.fixture.exited(15_000)).code).toBe(0)
     expect(existsSync(dir)).toBe(false)
   })
 
-  it('removes the folder a keeper killed with SIGKILL left behind, and keeps a running keeper\'s', async () => {
-    const killed = await startKeeper()
+  it('removes the folder of its own a keeper killed with SIGKILL left behind, and keeps a running keeper\'s', async () => {
+    // No cache folder of the user's: HOME is a file.
+    const env = { XDG_CACHE_HOME: '', HOME: join(tempDir(), 'none') }
+    writeFileSync(env.HOME, '')
+    const killed = await startKeeper([], { env })
     const [worker] = workers(killed.fixture).map((w) => w.pid) as [number]
-    const left = environ(worker).find((v) => v.startsWith('RELOAD_COMPILE_CACHE='))?.slice('RELOAD_COMPILE_CACHE='.length) as string
+    const left = cacheOf(worker) as string
+    expect(left).toMatch(new RegExp(`^${tmpdir()}/reload-cache-`))
     process.kill(killed.pid, 'SIGKILL')
     await killed.fixture.gone(killed.pid)
     expect(existsSync(left)).toBe(true)
@@ -85,7 +134,7 @@ describe('reload run: Node\'s compile cache', () => {
     const running = mkdtempSync(join(tmpdir(), `reload-cache-${namespace}-${process.pid}-`))
     const elsewhere = mkdtempSync(join(tmpdir(), `reload-cache-1-${2 ** 22 + 1}-`))
     try {
-      await startKeeper()
+      await startKeeper([], { env })
       expect(existsSync(left)).toBe(false)
       expect(existsSync(running)).toBe(true)
       expect(existsSync(elsewhere)).toBe(true)

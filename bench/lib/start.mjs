@@ -4,8 +4,11 @@
 //   register  `node --import @reload/core/register app.mjs` (standalone: no keeper)
 //   keeper    `reload run --listen 127.0.0.1:PORT -- node app.mjs`: the keeper's spawn to the first answer, and the
 //             worker's own part, from the keeper's `starting worker` line; then, once the worker has served a
-//             little (its compile cache written), a SIGKILL, and the restarted worker the same way
-//   no cache  the keeper again with NODE_DISABLE_COMPILE_CACHE=1 (on a Node with a compile cache only)
+//             little (its compile cache written), a SIGKILL, and the restarted worker the same way. Its cache
+//             folder (XDG_CACHE_HOME) is the part's own, kept from one keeper to the next as a user's is, and
+//             filled by one keeper before the first round: a keeper's first worker after a restart
+//   cold      the same with an empty cache folder each time: the first start of all
+//   no cache  the keeper again with NODE_DISABLE_COMPILE_CACHE=1
 // and the preload's own cost: `node --import @reload/core/register -e 0` against `node -e 0`, spawn to exit.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -148,10 +151,11 @@ async function alone (bin, app, nodeArgs = []) {
  * keeper's own ready figure; then, `serve` ms after that answer, a SIGKILL of the worker and the same for the
  * worker the keeper starts in its place.
  */
-async function keeper (bin, app, { cache, serve }) {
+async function keeper (bin, app, { cache, cacheHome, serve }) {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'reload-bench-start-'))
-  const env = { ...appEnv(port), ...(!cache && { NODE_DISABLE_COMPILE_CACHE: '1' }) }
+  const home = cacheHome ?? join(dir, 'cache')
+  const env = { ...appEnv(port), XDG_CACHE_HOME: home, ...(!cache && { NODE_DISABLE_COMPILE_CACHE: '1' }) }
   const args = [reloadBin, 'run', '--listen', `${host}:${port}`, '--control', join(dir, 'control.sock'), '--', bin, app]
   const child = new Child(bin, args, { env, cwd: dirname(app) })
   const url = `http://${host}:${port}/`
@@ -200,8 +204,19 @@ function ratios (a, b) {
 }
 
 async function oneNode (node, { app, rounds, serve, register }) {
-  const s = { alone: [], register: [], total: [], worker: [], keeperMs: [], restart: [], kill: [], plain: [], entry: [], noCacheWorker: [], noCacheRestart: [], noCacheKill: [] }
-  const kinds = ['alone', 'register', 'keeper', ...(node.cache ? ['no cache'] : [])]
+  const s = { alone: [], register: [], total: [], worker: [], keeperMs: [], restart: [], kill: [], plain: [], entry: [], coldWorker: [], coldRestart: [], noCacheWorker: [], noCacheRestart: [], noCacheKill: [] }
+  const kinds = ['alone', 'register', 'keeper', 'cold', 'no cache']
+  const cacheHome = mkdtempSync(join(tmpdir(), 'reload-bench-cache-'))
+  try {
+    status(`start · ${node.version} · ${basename(app)} · filling the cache folder`)
+    await keeper(node.path, app, { cache: true, cacheHome, serve })
+    return await sampleRounds(node, { app, rounds, serve, register, s, kinds, cacheHome })
+  } finally {
+    rmSync(cacheHome, { recursive: true, force: true })
+  }
+}
+
+async function sampleRounds (node, { app, rounds, serve, register, s, kinds, cacheHome }) {
   for (let i = 0; i < rounds; i++) {
     // The order turns each round: none of them is always first after a pause, or always after a keeper.
     const order = kinds.map((_, k) => kinds[(k + i) % kinds.length])
@@ -210,8 +225,12 @@ async function oneNode (node, { app, rounds, serve, register }) {
       if (kind === 'alone') s.alone.push(await alone(node.path, app))
       if (kind === 'register') s.register.push(await alone(node.path, app, ['--import', register]))
       if (kind === 'keeper') {
-        const k = await keeper(node.path, app, { cache: true, serve })
+        const k = await keeper(node.path, app, { cache: true, cacheHome, serve })
         s.total.push(k.total); s.worker.push(k.worker); s.keeperMs.push(k.keeperMs); s.restart.push(k.restart); s.kill.push(k.kill)
+      }
+      if (kind === 'cold') {
+        const k = await keeper(node.path, app, { cache: true, serve })
+        s.coldWorker.push(k.worker); s.coldRestart.push(k.restart)
       }
       if (kind === 'no cache') {
         const k = await keeper(node.path, app, { cache: false, serve })
@@ -231,12 +250,13 @@ async function oneNode (node, { app, rounds, serve, register }) {
     keeper: ratioInterval(ratios(s.total, s.alone), 3),
     worker: ratioInterval(ratios(s.worker, s.alone), 3),
     restart: ratioInterval(ratios(s.restart, s.alone), 3),
+    cold: ratioInterval(ratios(s.coldWorker, s.alone), 3),
+    coldRestart: ratioInterval(ratios(s.coldRestart, s.alone), 3),
     entry: ratioInterval(ratios(s.entry, s.plain), 3),
-    ...(node.cache && {
-      cacheWorker: ratioInterval(ratios(s.worker, s.noCacheWorker), 3),
-      cacheRestart: ratioInterval(ratios(s.restart, s.noCacheRestart), 3),
-      noCacheRestart: ratioInterval(ratios(s.noCacheRestart, s.alone), 3)
-    })
+    cacheWorker: ratioInterval(ratios(s.worker, s.noCacheWorker), 3),
+    cacheRestart: ratioInterval(ratios(s.restart, s.noCacheRestart), 3),
+    noCache: ratioInterval(ratios(s.noCacheWorker, s.alone), 3),
+    noCacheRestart: ratioInterval(ratios(s.noCacheRestart, s.alone), 3)
   }
   return {
     node: node.path,
@@ -246,11 +266,13 @@ async function oneNode (node, { app, rounds, serve, register }) {
     alone: spread(s.alone),
     register: spread(s.register),
     keeper: { total: spread(s.total), worker: spread(s.worker), ready: spread(s.keeperMs), restart: spread(s.restart), kill: spread(s.kill) },
-    noCache: node.cache ? { worker: spread(s.noCacheWorker), restart: spread(s.noCacheRestart), kill: spread(s.noCacheKill) } : undefined,
+    cold: { worker: spread(s.coldWorker), restart: spread(s.coldRestart) },
+    noCache: { worker: spread(s.noCacheWorker), restart: spread(s.noCacheRestart), kill: spread(s.noCacheKill) },
     entry: { plain: spread(s.plain), register: spread(s.entry), delta: entryDelta },
     ratios: r,
     targets: {
       worker: verdict(r.worker, { atMost: startTarget }),
+      cold: verdict(r.cold, { atMost: startTarget }),
       restart: verdict(r.restart, { atMost: startTarget }),
       entry: entryDelta.median <= entryTarget ? 'met' : 'not met'
     },
@@ -291,10 +313,10 @@ export function startLine (r) {
   if (r.error !== undefined) return `start · ${r.version} · ${r.app}: error: ${r.error.split('\n')[0]}`
   const k = r.keeper
   return `start · ${r.version} · ${r.app}: spawn → first answer (medians of ${r.rounds}): alone ${fmt(r.alone.median)} ms, --import register ${fmt(r.register.median)} ms, ` +
-    `reload run ${fmt(k.total.median)} ms (its worker ${fmt(k.worker.median)} ms, restarted ${fmt(k.restart.median)} ms); ` +
-    `worker ÷ alone ${ci(r.ratios.worker)} ${r.targets.worker}, restarted ÷ alone ${ci(r.ratios.restart)} ${r.targets.restart} (target ≤ ${startTarget}); ` +
-    `the preload's own cost ${fmt(r.entry.delta.median)} ms ${r.targets.entry} (target ≤ ${entryTarget} ms)` +
-    (r.cache ? `; compile cache ÷ none: restarted worker ${ci(r.ratios.cacheRestart)}` : '; no compile cache on this Node')
+    `reload run ${fmt(k.total.median)} ms (its worker ${fmt(k.worker.median)} ms, restarted ${fmt(k.restart.median)} ms, first of all ${fmt(r.cold?.worker.median)} ms); ` +
+    `worker ÷ alone ${ci(r.ratios.worker)} ${r.targets.worker}, first of all ÷ alone ${ci(r.ratios.cold)} ${r.targets.cold}, restarted ÷ alone ${ci(r.ratios.restart)} ${r.targets.restart} (target ≤ ${startTarget}); ` +
+    `the preload's own cost ${fmt(r.entry.delta.median)} ms ${r.targets.entry} (target ≤ ${entryTarget} ms); ` +
+    `compile cache ÷ none: worker ${ci(r.ratios.cacheWorker)}, restarted ${ci(r.ratios.cacheRestart)}`
 }
 
 /** The errors of the part, for the run's list. */
@@ -317,29 +339,30 @@ export function startMarkdown (part) {
   lines.push(`The plain app (${apps}: no reload code, \`BENCH_PLAIN=1\`), timed from the spawn to its first answer (one GET on a fresh connection, ` +
     'then 2 ms, again): **alone** (`node app.mjs`), **--import register** (`node --import @reload/core/register app.mjs`, no keeper), and ' +
     '**reload run** (`reload run --listen 127.0.0.1:PORT -- node app.mjs`): from the keeper\'s spawn (**keeper**), and the worker\'s own part, from ' +
-    'the keeper\'s `starting worker` line (**worker**, first start, compile cache empty); then, ' +
-    `${fmt(c.serve)} ms after that answer, a SIGKILL of the worker and the one the keeper starts in its place, the same way (**restarted**: ` +
-    'its compile cache written by the one before, on a Node that has one). **no cache**: the keeper again with `NODE_DISABLE_COMPILE_CACHE=1`. ' +
+    'the keeper\'s `starting worker` line (**worker**: the keeper\'s first, with the compile cache a keeper before it left in the cache folder, ' +
+    'as after a restart of the keeper); then, ' +
+    `${fmt(c.serve)} ms after that answer, a SIGKILL of the worker and the one the keeper starts in its place, the same way (**restarted**). ` +
+    '**first of all**: the keeper again with an empty cache folder, the first start of all. **no cache**: the keeper again with `NODE_DISABLE_COMPILE_CACHE=1`. ' +
     `Samples interleaved, the order turning each round; ${fmt(c.rounds)} rounds per Node. Ratios are per round (geometric mean, 95% interval). ` +
     'Under the keeper the first GET waits in the held socket\'s backlog and is answered as soon as the worker accepts, where the app alone refuses ' +
     'it until it listens (up to 2 ms more); and the worker\'s clock starts at its `starting worker` line, after its spawn: both tilt the ' +
     'comparison a little towards the worker. Every process runs without NODE_EXTRA_CA_CERTS (Node 20 reads it at each start). **The preload\'s own cost**: `node --import @reload/core/register -e 0` against `node -e 0`, spawn to exit, in pairs.', '')
   for (const s of part.skipped ?? []) lines.push(`**Skipped**: ${s.why}.`, '')
-  lines.push("| Node | app | alone | --import register | keeper | worker | worker, restarted | keeper's ready (ms=) | kill → answer |")
-  lines.push('|---|---|---|---|---|---|---|---|---|')
+  lines.push("| Node | app | alone | --import register | keeper | worker | worker, restarted | worker, first of all | keeper's ready (ms=) | kill → answer |")
+  lines.push('|---|---|---|---|---|---|---|---|---|---|')
   for (const r of part.rows ?? []) {
-    if (r.error !== undefined) { lines.push(`| ${r.version} | ${r.app} | **error**: ${r.error.split('\n')[0]} | | | | | | |`); continue }
+    if (r.error !== undefined) { lines.push(`| ${r.version} | ${r.app} | **error**: ${r.error.split('\n')[0]} | | | | | | | |`); continue }
     const k = r.keeper
-    lines.push(`| ${r.version} | ${r.app} | ${mid(r.alone)} | ${mid(r.register)} | ${mid(k.total)} | ${mid(k.worker)} | ${mid(k.restart)} | ${mid(k.ready)} | ${mid(k.kill)} |`)
+    lines.push(`| ${r.version} | ${r.app} | ${mid(r.alone)} | ${mid(r.register)} | ${mid(k.total)} | ${mid(k.worker)} | ${mid(k.restart)} | ${mid(r.cold?.worker)} | ${mid(k.ready)} | ${mid(k.kill)} |`)
   }
   lines.push('', 'Medians (min–max), ms.', '')
-  lines.push('| Node | app | register ÷ alone | keeper ÷ alone | **worker ÷ alone** | **restarted ÷ alone** | restarted, no cache ÷ alone | compile cache ÷ none: worker, restarted | preload\'s own cost: -e 0 with ÷ without, median difference |')
-  lines.push('|---|---|---|---|---|---|---|---|---|')
+  lines.push('| Node | app | register ÷ alone | keeper ÷ alone | **worker ÷ alone** | **restarted ÷ alone** | **first of all ÷ alone** | first of all, restarted ÷ alone | no cache ÷ alone: worker, restarted | compile cache ÷ none: worker, restarted | preload\'s own cost: -e 0 with ÷ without, median difference |')
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of part.rows ?? []) {
     if (r.error !== undefined) continue
     const x = r.ratios
     lines.push(`| ${r.version} | ${r.app} | ${ci(x.register)} | ${ci(x.keeper)} | **${ci(x.worker)}** ${mark(r.targets.worker)} | **${ci(x.restart)}** ${mark(r.targets.restart)} | ` +
-      `${r.cache ? ci(x.noCacheRestart) : 'no cache'} | ${r.cache ? `${ci(x.cacheWorker)}, ${ci(x.cacheRestart)}` : 'no cache on this Node'} | ` +
+      `**${ci(x.cold)}** ${mark(r.targets.cold)} | ${ci(x.coldRestart)} | ${ci(x.noCache)}, ${ci(x.noCacheRestart)} | ${ci(x.cacheWorker)}, ${ci(x.cacheRestart)} | ` +
       `${ci(x.entry)}, **${fmt(r.entry.delta.median)} ms** ${mark(r.targets.entry)} |`)
   }
   lines.push('', `**Targets:** a worker's time to first answer ≤ ${startTarget} × the app alone, judged on the 95% interval (met when all of it is at most ` +

@@ -64,7 +64,7 @@ describe('bad new code: the old generation keeps serving', () => {
   it.each(cases)('new code that $name: old pid serves on with 0 failed requests, the child is gone, a later good reload works', async ({ edit, error, says, reaches }) => {
     const copy = copyOf()
     try {
-      const env = reaches === undefined ? {} : { RELOAD_READY_TIMEOUT: String(readyTimeout) }
+      const env: Record<string, string> = reaches === undefined ? {} : { RELOAD_READY_TIMEOUT: String(readyTimeout) }
       const { fixture, url, pid } = await startServer(copy.path, { env })
       const load = track(new Load(url, { connections: 8 }).start())
       await load.servedBy(pid, 20)

@@ -1,8 +1,10 @@
-import { lstatSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs'
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync } from 'node:fs'
+import { readdir, stat, unlink } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { homedir, tmpdir } from 'node:os'
+import { delimiter, isAbsolute, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { unsafe } from './control/dir.js'
 
 // The keeper's own copy of the preload, for an app that has no @reload/core of its own.
 const ownRegister = fileURLToPath(import.meta.resolve('@reload/core/register'))
@@ -57,14 +59,64 @@ function removeOrphans (dir: string, namespace: string): void {
   }
 }
 
+// The user's own cache folder for reload: systemd's CacheDirectory= of the service, else $XDG_CACHE_HOME, else
+// ~/.cache. The compile cache goes in `reload/compile` there, in a folder only this user can open: what Node
+// reads from it runs as this user's code.
+function userCacheDir (): string | undefined {
+  const service = process.env.CACHE_DIRECTORY?.split(':')[0]
+  const xdg = process.env.XDG_CACHE_HOME
+  let base: string | undefined
+  if (service !== undefined && isAbsolute(service)) base = service
+  else if (xdg !== undefined && isAbsolute(xdg)) base = xdg
+  else {
+    let home = ''
+    try { home = homedir() } catch {}
+    if (isAbsolute(home)) base = join(home, '.cache')
+  }
+  if (base === undefined) return undefined
+  let dir = join(base, 'reload')
+  for (const sub of ['', 'compile']) {
+    dir = join(dir, sub)
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      if (unsafe(dir, lstatSync(dir)) !== undefined) return undefined
+    } catch {
+      return undefined
+    }
+  }
+  return dir
+}
+
+/** Files of the cache older than this are removed when a keeper starts: a release's files that no worker runs any more. */
+const CACHE_AGE = 30 * 24 * 3600 * 1000
+
+// Node keys a cache entry by the file's path, so each release directory adds its own: what no worker wrote for
+// a month goes, once the first worker has had time to start.
+async function prune (dir: string): Promise<void> {
+  const before = Date.now() - CACHE_AGE
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue
+    const path = join(entry.parentPath, entry.name)
+    try { if ((await stat(path)).mtimeMs < before) await unlink(path) } catch {}
+  }
+}
+
 /**
- * The folder of Node's compile cache for this keeper's workers
- * (`$TMPDIR/reload-cache-<pid namespace>-<keeper pid>-XXXXXX`), made at the first worker and removed when the
- * keeper exits; undefined when it cannot be made. One for every worker: a roll's or a restart's worker reads
- * what the one before compiled (measured on Node 22 and 24: the preload's reloader and the app start sooner).
+ * The folder of Node's compile cache for this keeper's workers: the user's `reload/compile` cache folder
+ * (see {@link userCacheDir}), kept from one keeper to the next so that a keeper's first worker reads what the
+ * workers of the one before compiled; else, where the user has no cache folder of their own, a fresh one of
+ * this keeper's (`$TMPDIR/reload-cache-<pid namespace>-<keeper pid>-XXXXXX`), removed when it exits.
+ * Undefined when neither can be made. Workers on Node 22.1 and later give it to Node; on Node 20 the preload
+ * keeps V8's code cache of its own reloader there.
  */
 export function compileCacheDir (): string | undefined {
   if (compileCache !== undefined) return compileCache
+  const kept = userCacheDir()
+  if (kept !== undefined) {
+    compileCache = kept
+    setTimeout(() => { prune(kept).catch(() => {}) }, 2000).unref()
+    return kept
+  }
   const namespace = pidNamespace()
   if (namespace !== undefined) removeOrphans(tmpdir(), namespace)
   try { compileCache = mkdtempSync(join(tmpdir(), `reload-cache-${namespace ?? 0}-${process.pid}-`)) } catch { return undefined }

@@ -12,6 +12,7 @@ import module, { createRequire } from 'node:module'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { Reloader } from './generation/reloader.js'
+import { requireWithCodeCache } from './codecache.js'
 import { stashProtocolVars } from './protocol/fds.js'
 
 // The bundled reloader, set by scripts/bundle.mjs in the bundled copy of this file. tsc's own output (a build
@@ -36,29 +37,45 @@ function leaveNodeOptions (): void {
   else process.env.NODE_OPTIONS = rest
 }
 
-// An app that made its reloader already (an adapter, its own reloader() call) has it loaded: nothing to load.
-function current (): Reloader {
-  const made = (globalThis as { [shared]?: Reloader })[shared]
-  if (made !== undefined) return made
-  const { reloader } = createRequire(import.meta.url)(reloaderFile) as typeof import('./generation/reloader.js')
-  return reloader()
-}
-
 const compile = module as { enableCompileCache?: (dir: string) => unknown, flushCompileCache?: () => void }
-// The compile cache a keeper gives its workers (Node 22.1 and later; @reload/cli's preload.ts makes the
-// folder and removes it at exit). Out of the environment, so the app's own children do not write there.
+// The compile cache a keeper gives its workers (@reload/cli's preload.ts picks the folder). Out of the
+// environment, so the app's own children do not write there.
 const compileCache = process.env.RELOAD_COMPILE_CACHE
 if (compileCache !== undefined) {
   Reflect.deleteProperty(process.env, 'RELOAD_COMPILE_CACHE')
   compile.enableCompileCache?.(compileCache)
 }
+// Node 20 has no compile cache of its own: there the bundled reloader comes through V8's code cache, by hand.
+let saveCodeCache = (): void => {}
+
+function load (): typeof import('./generation/reloader.js') {
+  if (typeof RELOAD_BUNDLE === 'string' && compileCache !== undefined && compile.enableCompileCache === undefined) {
+    const loaded = requireWithCodeCache(fileURLToPath(new URL(RELOAD_BUNDLE, import.meta.url)), compileCache)
+    if (loaded !== undefined) {
+      saveCodeCache = loaded.save
+      return loaded.exports as typeof import('./generation/reloader.js')
+    }
+  }
+  return createRequire(import.meta.url)(reloaderFile) as typeof import('./generation/reloader.js')
+}
+
+// An app that made its reloader already (an adapter, its own reloader() call) has it loaded: nothing to load.
+function current (): Reloader {
+  const made = (globalThis as { [shared]?: Reloader })[shared]
+  if (made !== undefined) return made
+  return load().reloader()
+}
+
 let flushed = false
-// Node writes the cache at exit, and a roll starts the next worker before the old one exits (a crashed
-// one never does): what the app loaded to start is written once it has had a second to listen.
+// Node writes its cache at exit, and a roll starts the next worker before the old one exits (a crashed one
+// never does): what the app loaded to start is written once it has had a second to listen.
 function flushSoon (): void {
-  if (flushed || compileCache === undefined || compile.flushCompileCache === undefined) return
+  if (flushed || compileCache === undefined) return
   flushed = true
-  setTimeout(() => compile.flushCompileCache?.(), 1000).unref()
+  setTimeout(() => {
+    compile.flushCompileCache?.()
+    saveCodeCache()
+  }, 1000).unref()
 }
 
 if (proto[marker] !== true) {

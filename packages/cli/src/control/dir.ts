@@ -9,7 +9,7 @@ import { CliError } from '../errors.js'
 function uid (): number { return process.getuid?.() ?? 0 }
 
 /** Why `dir` may not hold control sockets, or undefined: a real folder of this user that only it can open. */
-function unsafe (dir: string, stat: Stats): string | undefined {
+export function unsafe (dir: string, stat: Stats): string | undefined {
   if (stat.isSymbolicLink()) return `${dir} is a symlink`
   if (!stat.isDirectory()) return `${dir} is not a folder`
   if (stat.uid !== uid()) return `${dir} belongs to uid ${stat.uid}, not to this user (uid ${uid()})`
