@@ -326,6 +326,8 @@ export interface StreamConnection {
   pid?: number
   /** Why it ended: `end`, or an error code. */
   ended?: string
+  /** Sent again once, at once, on a new connection: the pooled one it was sent on was reset before any answer. */
+  resent?: number
 }
 
 /**
@@ -376,6 +378,10 @@ export class EventSourceClient {
   #connect (): void {
     const connection: StreamConnection = { at: Date.now(), lastEventId: this.lastEventId }
     this.connections.push(connection)
+    this.#request(connection)
+  }
+
+  #request (connection: StreamConnection): void {
     const headers: Record<string, string> = { accept: 'text/event-stream', 'cache-control': 'no-cache' }
     if (this.lastEventId !== undefined) headers['last-event-id'] = this.lastEventId
     let settled = false
@@ -425,7 +431,19 @@ export class EventSourceClient {
       res.on('error', (err: NodeJS.ErrnoException) => over(err.code ?? err.message))
       res.on('close', () => over('close'))
     })
-    req.on('error', (err: NodeJS.ErrnoException) => over(err.code ?? err.message))
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // The keep-alive race: the old pid ended the last stream and closed the connection, and a client whose
+      // loop was late to read that close sent the reconnect on it. Browsers send a GET again when a reused
+      // connection fails before any answer (RFC 9110, 9.2.2), as Node's own documentation advises
+      // (request.reusedSocket); a reset of a new connection, or after an answer began, stays a failure.
+      if (err.code === 'ECONNRESET' && req.reusedSocket && connection.status === undefined && connection.resent === undefined && !settled && !this.#stopped) {
+        settled = true
+        connection.resent = 1
+        this.#request(connection)
+        return
+      }
+      over(err.code ?? err.message)
+    })
     this.#req = req
   }
 
