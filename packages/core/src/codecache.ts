@@ -1,14 +1,10 @@
 // Node 20 has no compile cache (module.enableCompileCache came in 22.1): there the preload keeps V8's code
 // cache of its own bundled reloader by hand, in the keeper's compile cache folder. Compiling the reloader is
 // about half of what it costs a worker's first listen(); with the cache, only the first worker of a user pays it.
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
-import { debuglog } from 'node:util'
 import type { Script } from 'node:vm'
 
-// NODE_DEBUG=reload, as the reloader's own debug lines.
-const debug = debuglog('reload')
+// Node's own modules come by process.getBuiltinModule, once called: this file is part of the preload, and each
+// builtin it imported as an ES module would cost every start (most of which never get here) that module's facade.
 
 /** The module's exports, and how to write the code cache once it has run for a while (a no-op when it was read). */
 export interface Loaded { exports: unknown, save: () => void }
@@ -21,6 +17,11 @@ export interface Loaded { exports: unknown, save: () => void }
  * Undefined, the module not run, when the file cannot be read or compiled: the caller require()s it then.
  */
 export function requireWithCodeCache (file: string, dir: string): Loaded | undefined {
+  const { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } = process.getBuiltinModule('node:fs')
+  const { dirname, join } = process.getBuiltinModule('node:path')
+  const { createRequire } = process.getBuiltinModule('node:module')
+  // NODE_DEBUG=reload, as the reloader's own debug lines.
+  const debug = process.getBuiltinModule('node:util').debuglog('reload')
   let script: Script
   let entry: string
   let cachedData: Buffer | undefined
@@ -29,7 +30,7 @@ export function requireWithCodeCache (file: string, dir: string): Loaded | undef
     const source = readFileSync(file, 'utf8')
     entry = join(dir, 'reload-v8', `${process.version}-${process.arch}-${dev}-${ino}-${size}-${ctimeNs}.bin`)
     try { cachedData = readFileSync(entry) } catch {}
-    const vm = process.getBuiltinModule?.('node:vm') ?? createRequire(file)('node:vm') as typeof import('node:vm')
+    const vm = process.getBuiltinModule('node:vm')
     // Node's own CommonJS wrapper, on a line of its own so that line and column numbers are the file's.
     script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {\n${source}\n})`, {
       filename: file,
