@@ -1,4 +1,5 @@
-// The preload's two files, made from @reload/core's sources after tsc (by `pnpm build`, and by core's prepack):
+// The preload's two files, made from @reload/core's sources after tsc (by `pnpm build`, and by every package's
+// prepack: the others' `tsc -b --force` rebuilds core too, and would leave it tsc's files):
 //   dist/register.js              src/register.ts as one ES module, in place of tsc's: what
 //                                 `--import @reload/core/register` loads before the app's first line
 //   dist/generation/reloader.cjs  src/generation/reloader.ts and all it imports, as one CommonJS file:
