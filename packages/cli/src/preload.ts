@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathS
 import { readdir, stat, unlink } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { homedir, tmpdir } from 'node:os'
-import { delimiter, isAbsolute, join } from 'node:path'
+import { delimiter, dirname, isAbsolute, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { unsafe } from './control/dir.js'
 
@@ -74,9 +74,8 @@ function userCacheDir (): string | undefined {
     if (isAbsolute(home)) base = join(home, '.cache')
   }
   if (base === undefined) return undefined
-  let dir = join(base, 'reload')
-  for (const sub of ['', 'compile']) {
-    dir = join(dir, sub)
+  const compile = join(base, 'reload', 'compile')
+  for (const dir of [dirname(compile), compile]) {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 })
       if (unsafe(dir, lstatSync(dir)) !== undefined) return undefined
@@ -84,7 +83,7 @@ function userCacheDir (): string | undefined {
       return undefined
     }
   }
-  return dir
+  return compile
 }
 
 /** Files of the cache older than this are removed when a keeper starts: a release's files that no worker runs any more. */
