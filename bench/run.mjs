@@ -80,10 +80,10 @@ longlived, not supervision, not start); or some of them, comma-separated (overhe
                           with --max-memory, PM2 with max_memory_restart (--supervision-max-memory), for
                           --supervision-seconds s each: recycles, failed requests per recycle, peak RSS
                 Exits 1 if ours left a hang unanswered, refused a connection, or never recycled.
-  start         spawn → first answer of the plain app alone, with --import @reload/core/register, and
+  start         spawn → first answer of the plain app alone, with -r @reload/core/register, and
                 under \`reload run\` (the keeper's spawn, its worker's own part, and a restarted worker's,
                 with Node's compile cache and without), on each Node of --start-nodes, interleaved, for
-                --start-rounds rounds; and the preload's own cost (node --import register -e 0 against
+                --start-rounds rounds; and the preload's own cost (node -r register -e 0 against
                 node -e 0). Target: worker ÷ alone ≤ 1.06; preload ≤ 10 ms. About 2 minutes per Node on
                 2 cores; not part of all.
   smoke         a few reloads of examples/http (ours, then a naive restart), two rolls of
@@ -125,7 +125,8 @@ Options (defaults are the full run's):
     --supervision-cap=8 --supervision-seconds=12 --out=/tmp/svbench
   --start-nodes=${startNodesDefault.join(',')}
     (each one missing is skipped, and said) --start-rounds=15 --start-apps=http (or http,fastify:
-    bench/apps/<name>.mjs; a larger app shows what the compile cache does for the app's own code)
+    bench/apps/<name>.mjs; a larger app shows what the compile cache does for the app's own code;
+    express-cjs: Express as CommonJS, bench/apps/express-cjs.cjs)
   A short start run (about 40 s): node bench/run.mjs start --start-rounds=3 --out=/tmp/startbench
   --out=bench/results   --no-readme (do not update bench/README.md)`
 
@@ -311,8 +312,10 @@ for (const name of config.dev.systems) {
 for (const name of config.longlived.parts) {
   if (!longlivedPartsAll.includes(name)) { console.error(`unknown longlived part '${name}'; known: ${longlivedPartsAll.join(', ')}`); process.exit(2) }
 }
+// The start part's one app of its own: Express as CommonJS.
+const startAppsAll = [...frameworksAll, 'express-cjs']
 for (const name of config.start.apps) {
-  if (!frameworksAll.includes(name)) { console.error(`unknown start app '${name}'; known: ${frameworksAll.join(', ')}`); process.exit(2) }
+  if (!startAppsAll.includes(name)) { console.error(`unknown start app '${name}'; known: ${startAppsAll.join(', ')}`); process.exit(2) }
 }
 for (const name of config.supervision.parts) {
   if (!supervisionPartsAll.includes(name)) { console.error(`unknown supervision part '${name}'; known: ${supervisionPartsAll.join(', ')}`); process.exit(2) }
@@ -321,7 +324,7 @@ if (!/^\d+[KMG]?$/.test(config.supervision.maxMemory)) { console.error(`--superv
 if (!['hup', 'cli'].includes(config.keeper.via)) { console.error(`--keeper-via should be hup or cli, instead got '${config.keeper.via}'`); process.exit(2) }
 
 const example = (framework) => join(root, 'examples', framework, 'server.js')
-const plainApp = (framework) => join(bench, 'apps', `${framework}.mjs`)
+const plainApp = (framework) => join(bench, 'apps', framework === 'express-cjs' ? 'express-cjs.cjs' : `${framework}.mjs`)
 const supervisionApp = join(bench, 'apps', 'hang-leak.mjs')
 
 /** The frameworks whose example exists; each missing one is said out loud and listed in the report. */

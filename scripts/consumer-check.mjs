@@ -468,7 +468,8 @@ async function main () {
     // The preload's two files (scripts/bundle.mjs, run by core's prepack): without the second, a worker's
     // first listen() takes the reloader's ES modules one by one.
     if (files.includes('package/dist/register.js')) {
-      expect(files.includes('package/dist/generation/reloader.cjs'), `${relative(packs, tarball)}: with the preload's bundle, dist/generation/reloader.cjs`)
+      expect(files.includes('package/dist/generation/reloader.cjs') && files.includes('package/dist/register.cjs'),
+        `${relative(packs, tarball)}: with the preload's bundle, dist/generation/reloader.cjs, and its CommonJS entry, dist/register.cjs`)
     }
   }
 

@@ -1,9 +1,9 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, get, root, startServer, tempDir, until } from '@reload/test-helpers'
-import { startKeeper, workers } from './keeper/helpers.js'
+import { closeAll, get, root, startProcess, startServer, tempDir, until } from '@reload/test-helpers'
+import { reloadBin, startKeeper, workers } from './keeper/helpers.js'
 
 const app = 'test/fixtures/register-app.js'
 const register = join(root, 'packages/core/dist/register.js')
@@ -19,10 +19,10 @@ const namespace = /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1]
 const environ = (pid: number): string[] => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
 
 /** The app under the preload, with every ES module it loads recorded; its `loaded before=… after=…` line. */
-async function preloaded (env: Record<string, string> = {}): Promise<{ before: string[], after: string[], url: string }> {
+async function preloaded (env: Record<string, string> = {}, preload = `--import=${register}`): Promise<{ before: string[], after: string[], url: string }> {
   const loads = join(tempDir(), 'loads')
   writeFileSync(loads, '')
-  const { fixture, url } = await startServer(app, { env: { NODE_OPTIONS: `--import=${recordLoads} --import=${register}`, LOADS_FILE: loads, ...env } })
+  const { fixture, url } = await startServer(app, { env: { NODE_OPTIONS: `--import=${recordLoads} ${preload}`, LOADS_FILE: loads, ...env } })
   const { match } = await fixture.waitFor(/^loaded before=(\S+) after=(\S+)$/)
   return { before: JSON.parse(match[1] as string) as string[], after: JSON.parse(match[2] as string) as string[], url }
 }
@@ -36,6 +36,13 @@ describe('@reload/core/register', () => {
     expect(after).toEqual(['generation/reloader.cjs', 'register.js'])
   })
 
+  it('as a CommonJS entry (node -r, a keeper\'s --require): one file before the app, the reloader as one more at its first listen()', async () => {
+    const { before, after, url } = await preloaded({}, `--require=${register.replace(/\.js$/, '.cjs')}`)
+    expect(before).toEqual(['register.cjs'])
+    expect(after).toEqual(['generation/reloader.cjs', 'register.cjs'])
+    expect((await get(url)).status).toBe(200)
+  })
+
   it('takes the reloader an app made first from its own @reload/core, and loads no other', async () => {
     const { after } = await preloaded({ OWN: '1' })
     expect(after).toContain('index.js')
@@ -47,6 +54,29 @@ describe('@reload/core/register', () => {
     for (let i = 0; i < 3; i++) expect((await get(url)).status).toBe(200)
     const { body } = await get(`${url}/metrics`)
     expect(body).toMatch(/^reload_requests_total 4$/m)
+  })
+})
+
+describe('reload run: the preload', () => {
+  it('is the CommonJS entry by --require, quoted in a folder with a space; the app\'s children get NODE_OPTIONS as the user wrote it', async () => {
+    const dir = join(tempDir(), 'my app')
+    mkdirSync(join(dir, 'node_modules', '@reload', 'core'), { recursive: true })
+    cpSync(join(root, 'packages/core/dist'), join(dir, 'node_modules/@reload/core/dist'), { recursive: true })
+    cpSync(join(root, 'packages/core/package.json'), join(dir, 'node_modules/@reload/core/package.json'))
+    cpSync(join(root, 'test/fixtures/children-app.cjs'), join(dir, 'server.cjs'))
+    const own = '--title="my app" --max-old-space-size=300'
+    const fixture = startProcess(reloadBin, {
+      args: ['run', '--listen', '127.0.0.1:0', '--', process.execPath, 'server.cjs'],
+      cwd: dir,
+      env: { PWD: dir, HOST: '127.0.0.1', PORT: '0', NODE_OPTIONS: own }
+    })
+    const { match } = await fixture.waitFor(/ready on 127\.0\.0\.1:(\d+)/)
+    const [worker] = workers(fixture).map((w) => w.pid) as [number]
+    expect(environ(worker).find((v) => v.startsWith('NODE_OPTIONS='))).toBe(`NODE_OPTIONS=${own} --require="${dir}/node_modules/@reload/core/dist/register.cjs"`)
+    expect(readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0')[0]).toBe('my app')
+    const answer = await get(`http://127.0.0.1:${match[1] as string}/`)
+    expect(answer.status).toBe(200)
+    expect(answer.body).toBe(own)
   })
 })
 

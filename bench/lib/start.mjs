@@ -1,7 +1,7 @@
 // Part 10, start: what reload adds to an app's start, timed from the spawn to the first answer, on each Node
 // given, the samples interleaved round by round:
 //   alone     `node app.mjs`
-//   register  `node --import @reload/core/register app.mjs` (standalone: no keeper)
+//   register  `node -r @reload/core/register app.mjs` (standalone: no keeper), the preload as a keeper gives it
 //   keeper    `reload run --listen 127.0.0.1:PORT -- node app.mjs`: the keeper's spawn to the first answer, and the
 //             worker's own part, from the keeper's `starting worker` line; then, once the worker has served a
 //             little (its compile cache written), a SIGKILL, and the restarted worker the same way. Its cache
@@ -9,12 +9,12 @@
 //             filled by one keeper before the first round: a keeper's first worker after a restart
 //   cold      the same with an empty cache folder each time: the first start of all
 //   no cache  the keeper again with NODE_DISABLE_COMPILE_CACHE=1
-// and the preload's own cost: `node --import @reload/core/register -e 0` against `node -e 0`, spawn to exit.
+// and the preload's own cost: `node -r @reload/core/register -e 0` against `node -e 0`, spawn to exit.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { clear, status } from './progress.mjs'
 import { freePort, now, signal, sleep, tree, waitGone } from './procs.mjs'
 import { firstAnswer } from './recorder.mjs'
@@ -22,7 +22,10 @@ import { ratioInterval, round, spread, verdict } from './stats.mjs'
 import { reloadBin } from './systems.mjs'
 
 const host = '127.0.0.1'
-const builtRegister = fileURLToPath(import.meta.resolve('@reload/core/register'))
+// As a keeper resolves it (require's condition): the CommonJS entry, which it gives its workers with --require.
+const builtRegister = createRequire(import.meta.url).resolve('@reload/core/register')
+/** The options that preload `register` as a keeper does (@reload/cli's preloadOption()). */
+const preloading = (register) => [register.endsWith('.cjs') ? '--require' : '--import', register]
 // Polled as in the handover part: one GET on a fresh connection, then 2 ms, again.
 const poll = { pause: 2, ms: 20_000 }
 /** A worker's time to first answer, at most this many times the app's alone (the issue's target). */
@@ -223,7 +226,7 @@ async function sampleRounds (node, { app, rounds, serve, register, s, kinds, cac
     for (const kind of order) {
       status(`start · ${node.version} · ${basename(app)} · round ${i + 1}/${rounds} · ${kind}`)
       if (kind === 'alone') s.alone.push(await alone(node.path, app))
-      if (kind === 'register') s.register.push(await alone(node.path, app, ['--import', register]))
+      if (kind === 'register') s.register.push(await alone(node.path, app, preloading(register)))
       if (kind === 'keeper') {
         const k = await keeper(node.path, app, { cache: true, cacheHome, serve })
         s.total.push(k.total); s.worker.push(k.worker); s.keeperMs.push(k.keeperMs); s.restart.push(k.restart); s.kill.push(k.kill)
@@ -240,9 +243,9 @@ async function sampleRounds (node, { app, rounds, serve, register, s, kinds, cac
     }
     status(`start · ${node.version} · ${basename(app)} · round ${i + 1}/${rounds} · -e 0`)
     const entryFirst = i % 2 === 1
-    if (entryFirst) s.entry.push(await exitTime(node.path, ['--import', register, '-e', '0']))
+    if (entryFirst) s.entry.push(await exitTime(node.path, [...preloading(register), '-e', '0']))
     s.plain.push(await exitTime(node.path, ['-e', '0']))
-    if (!entryFirst) s.entry.push(await exitTime(node.path, ['--import', register, '-e', '0']))
+    if (!entryFirst) s.entry.push(await exitTime(node.path, [...preloading(register), '-e', '0']))
   }
   const entryDelta = spread(s.entry.map((t, i) => t - s.plain[i]))
   const r = {
@@ -282,7 +285,7 @@ async function sampleRounds (node, { app, rounds, serve, register, s, kinds, cac
 
 /**
  * The part, for each Node of `nodes` (paths) that runs and each of `apps` (`{ name, path }`): `rounds` rounds of
- * every sample. `register` is the preload given to `--import` (the keeper takes the one it resolves from the
+ * every sample. `register` is the preload given to `-r` (the keeper takes the one it resolves from the
  * app's folder). `onRow` hears each row, `onSkip` each Node skipped and why.
  */
 export async function start ({ nodes: paths, apps, rounds, serve = 1200, register = builtRegister, onRow = () => {}, onSkip = () => {} }) {
@@ -312,7 +315,7 @@ export async function start ({ nodes: paths, apps, rounds, serve = 1200, registe
 export function startLine (r) {
   if (r.error !== undefined) return `start · ${r.version} · ${r.app}: error: ${r.error.split('\n')[0]}`
   const k = r.keeper
-  return `start · ${r.version} · ${r.app}: spawn → first answer (medians of ${r.rounds}): alone ${fmt(r.alone.median)} ms, --import register ${fmt(r.register.median)} ms, ` +
+  return `start · ${r.version} · ${r.app}: spawn → first answer (medians of ${r.rounds}): alone ${fmt(r.alone.median)} ms, -r register ${fmt(r.register.median)} ms, ` +
     `reload run ${fmt(k.total.median)} ms (its worker ${fmt(k.worker.median)} ms, restarted ${fmt(k.restart.median)} ms, first of all ${fmt(r.cold?.worker.median)} ms); ` +
     `worker ÷ alone ${ci(r.ratios.worker)} ${r.targets.worker}, first of all ÷ alone ${ci(r.ratios.cold)} ${r.targets.cold}, restarted ÷ alone ${ci(r.ratios.restart)} ${r.targets.restart} (target ≤ ${startTarget}); ` +
     `the preload's own cost ${fmt(r.entry.delta.median)} ms ${r.targets.entry} (target ≤ ${entryTarget} ms); ` +
@@ -335,9 +338,9 @@ export function startMarkdown (part) {
   const lines = [`## 10. Start: what reload adds to a start${part.at === undefined ? '' : ` <sub>(run ${part.at}${took})</sub>`}`, '']
   if (part.error !== undefined) return [...lines, `**error**: ${part.error}`, '']
   const c = part.config ?? {}
-  const apps = (c.apps ?? ['http']).map((a) => `\`bench/apps/${a}.mjs\``).join(', ')
+  const apps = (c.apps ?? ['http']).map((a) => `\`bench/apps/${a === 'express-cjs' ? 'express-cjs.cjs' : `${a}.mjs`}\``).join(', ')
   lines.push(`The plain app (${apps}: no reload code, \`BENCH_PLAIN=1\`), timed from the spawn to its first answer (one GET on a fresh connection, ` +
-    'then 2 ms, again): **alone** (`node app.mjs`), **--import register** (`node --import @reload/core/register app.mjs`, no keeper), and ' +
+    'then 2 ms, again): **alone** (`node app.mjs`), **-r register** (`node -r @reload/core/register app.mjs`, no keeper: the preload\'s CommonJS entry, as a keeper gives it), and ' +
     '**reload run** (`reload run --listen 127.0.0.1:PORT -- node app.mjs`): from the keeper\'s spawn (**keeper**), and the worker\'s own part, from ' +
     'the keeper\'s `starting worker` line (**worker**: the keeper\'s first, with the compile cache a keeper before it left in the cache folder, ' +
     'as after a restart of the keeper); then, ' +
@@ -346,9 +349,9 @@ export function startMarkdown (part) {
     `Samples interleaved, the order turning each round; ${fmt(c.rounds)} rounds per Node. Ratios are per round (geometric mean, 95% interval). ` +
     'Under the keeper the first GET waits in the held socket\'s backlog and is answered as soon as the worker accepts, where the app alone refuses ' +
     'it until it listens (up to 2 ms more); and the worker\'s clock starts at its `starting worker` line, after its spawn: both tilt the ' +
-    'comparison a little towards the worker. Every process runs without NODE_EXTRA_CA_CERTS (Node 20 reads it at each start). **The preload\'s own cost**: `node --import @reload/core/register -e 0` against `node -e 0`, spawn to exit, in pairs.', '')
+    'comparison a little towards the worker. Every process runs without NODE_EXTRA_CA_CERTS (Node 20 reads it at each start). **The preload\'s own cost**: `node -r @reload/core/register -e 0` against `node -e 0`, spawn to exit, in pairs.', '')
   for (const s of part.skipped ?? []) lines.push(`**Skipped**: ${s.why}.`, '')
-  lines.push("| Node | app | alone | --import register | keeper | worker | worker, restarted | worker, first of all | keeper's ready (ms=) | kill → answer |")
+  lines.push("| Node | app | alone | -r register | keeper | worker | worker, restarted | worker, first of all | keeper's ready (ms=) | kill → answer |")
   lines.push('|---|---|---|---|---|---|---|---|---|---|')
   for (const r of part.rows ?? []) {
     if (r.error !== undefined) { lines.push(`| ${r.version} | ${r.app} | **error**: ${r.error.split('\n')[0]} | | | | | | | |`); continue }

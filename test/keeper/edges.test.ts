@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, Fixture, get, isAlive, portBelowEphemeralRange, requires, root, startProcess, tempDir } from '@reload/test-helpers'
 import { cli, inPidNamespace, plainApp, reloadBin, startKeeper, workers } from './helpers.js'
@@ -74,6 +75,14 @@ describe('reload run: edges', () => {
       cpSync(join(root, 'packages/core/dist'), join(release, 'node_modules/@reload/core/dist'), { recursive: true })
       cpSync(join(root, 'packages/core/package.json'), join(release, 'node_modules/@reload/core/package.json'))
       writeFileSync(join(release, 'package.json'), '{ "type": "module" }\n')
+      if (version === 'v2') {
+        // v2 brings an @reload/core from before the CommonJS entry: its preload is an ES module only.
+        const manifest = join(release, 'node_modules/@reload/core/package.json')
+        const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, unknown> }
+        pkg.exports['./register'] = { types: './dist/register.d.ts', default: './dist/register.js' }
+        writeFileSync(manifest, JSON.stringify(pkg))
+        rmSync(join(release, 'node_modules/@reload/core/dist/register.cjs'))
+      }
       writeFileSync(join(release, 'server.js'), readFileSync(plainApp, 'utf8'))
     }
     const current = join(dir, 'current')
@@ -83,17 +92,18 @@ describe('reload run: edges', () => {
       cwd: current,
       env: { PWD: current, HOST: '127.0.0.1', PORT: '0' }
     })
-    await fixture.waitFor(/ready on 127\.0\.0\.1:/)
+    const { match } = await fixture.waitFor(/ready on 127\.0\.0\.1:(\d+)/)
     const preload = (pid: number): string | undefined => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((v) => v.startsWith('NODE_OPTIONS='))
     const [first] = workers(fixture).map((w) => w.pid) as [number]
-    expect(preload(first)).toContain('/releases/v1/node_modules/@reload/core/dist/register.js')
+    expect(preload(first)).toContain(`--require=${join(dir, 'releases/v1/node_modules/@reload/core/dist/register.cjs')}`)
     symlinkSync(join(dir, 'releases', 'v2'), join(dir, 'next'))
     renameSync(join(dir, 'next'), current)
     rmSync(join(dir, 'releases', 'v1'), { recursive: true })
     fixture.signal('SIGHUP', fixture.child.pid as number)
     await fixture.waitFor(/generation 2 serves/)
     const next = workers(fixture).find((w) => w.generation === 2)?.pid as number
-    expect(preload(next)).toContain('/releases/v2/node_modules/@reload/core/dist/register.js')
+    expect(preload(next)).toContain(`--import=${pathToFileURL(join(dir, 'releases/v2/node_modules/@reload/core/dist/register.js')).href}`)
+    expect((await get(`http://127.0.0.1:${match[1] as string}/`)).pid).toBe(next)
   })
 
   it('runs as pid 1 of a PID namespace without an init (a container started without --init)', async (ctx) => {

@@ -6,7 +6,7 @@
 import { readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { connect } from 'node:net'
-import { isAbsolute, join, resolve } from 'node:path'
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { resolvePackage } from './dev-resolve.js'
 
@@ -41,9 +41,11 @@ function valuesOf (words: string[], name: string): string[] {
   return values
 }
 
-// Whether `file` is the preload of @reload/core (the app's own, or the keeper's): resolved from itself.
+// Whether `file` is the preload of @reload/core (the app's own, or the keeper's), either entry (register.cjs
+// is require()'s, register.js import's): resolved from itself.
 function isRegister (file: string): boolean {
-  try { return createRequire(file).resolve('@reload/core/register') === file } catch { return false }
+  if (!/^register\.c?js$/.test(basename(file))) return false
+  try { return dirname(createRequire(file).resolve('@reload/core/register')) === dirname(file) } catch { return false }
 }
 
 /**

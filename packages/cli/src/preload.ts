@@ -3,14 +3,15 @@ import { readdir, stat, unlink } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { homedir, tmpdir } from 'node:os'
 import { delimiter, dirname, isAbsolute, join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import { unsafe } from './control/dir.js'
 
-// The keeper's own copy of the preload, for an app that has no @reload/core of its own.
-const ownRegister = fileURLToPath(import.meta.resolve('@reload/core/register'))
+// The keeper's own copy of the preload, for an app that has no @reload/core of its own. Resolved as require()
+// does: the CommonJS entry (dist/register.cjs).
+const ownRegister = createRequire(import.meta.url).resolve('@reload/core/register')
 
 /**
- * The preload for a worker started in `cwd`: the app's own @reload/core (a new release brings its own,
+ * The preload's file for a worker started in `cwd`: the app's own @reload/core (a new release brings its own,
  * and the old release may be deleted), else the keeper's.
  */
 export function register (cwd: string): string {
@@ -18,7 +19,19 @@ export function register (cwd: string): string {
   // Resolved from the real folder: Node caches a resolution by the path asked from, which a moved
   // `current` symlink keeps.
   try { path = createRequire(join(realpathSync(cwd), 'package.json')).resolve('@reload/core/register') } catch {}
-  return pathToFileURL(path).href
+  return path
+}
+
+/**
+ * The NODE_OPTIONS word that preloads `file`: `--require` for the CommonJS entry, which spares a CommonJS app
+ * Node's ES module loader at start (9 ms of a worker's start on Node 20); `--import` for an ES module (the
+ * entry of an app's own @reload/core from before the CommonJS one), and where the preload must run after the
+ * `--import`s before it: Node runs every `--require` first.
+ */
+export function preloadOption (file: string, after: 'imports' | 'any' = 'any'): string {
+  if (!file.endsWith('.cjs') || after === 'imports') return `--import=${pathToFileURL(file).href}`
+  // Node reads NODE_OPTIONS as words parted by spaces; a double-quoted word may hold spaces.
+  return /[\s"\\]/.test(file) ? `--require="${file.replace(/["\\]/g, '\\$&')}"` : `--require=${file}`
 }
 
 // pnpm's bin shim (node_modules/.bin/reload) prepends its virtual store, <root>/node_modules/.pnpm/node_modules,
@@ -136,7 +149,8 @@ export function workerEnv (options: { drainTimeout: number, preload: boolean, wo
   // The worker's own drain budget is the keeper's, unless its code sets one.
   env.RELOAD_DRAIN_TIMEOUT ??= String(options.drainTimeout)
   if (!options.preload) return env
-  env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --import=${register(cwd)}`.trim()
+  // `reload dev`'s waiting worker reads the protocol's variables in its own --import, before the preload takes them.
+  env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} ${preloadOption(register(cwd), env.RELOAD_DEV_SPARE === undefined ? 'any' : 'imports')}`.trim()
   // A cache the user set (or turned off) is theirs to keep.
   if (env.NODE_COMPILE_CACHE === undefined && env.NODE_DISABLE_COMPILE_CACHE === undefined) {
     const dir = compileCacheDir()
