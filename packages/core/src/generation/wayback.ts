@@ -8,7 +8,8 @@ import { debug } from '../log.js'
 import type { Servers } from '../listen/servers.js'
 import { later } from '../node/timers.js'
 
-const script = fileURLToPath(new URL('./holder-main.js', import.meta.url))
+// Made when a holder starts, not when the reloader loads: a URL costs every worker's start 0.3 to 0.6 ms on Node 20.
+const script = (): string => fileURLToPath(new URL('./holder-main.js', import.meta.url))
 
 /** How long the holder may take to hand the sockets back before the way back is given up. */
 const TAKE_TIMEOUT = 5000
@@ -33,7 +34,7 @@ class Holder {
     const env = { ...process.env }
     // The app's preloads (NODE_OPTIONS=--import …) have no business in the holder.
     Reflect.deleteProperty(env, 'NODE_OPTIONS')
-    const child = childProcess().spawn(process.execPath, [script, ...fds.map((_, i) => String(LISTEN_FDS_START + i))], {
+    const child = childProcess().spawn(process.execPath, [script(), ...fds.map((_, i) => String(LISTEN_FDS_START + i))], {
       stdio: ['ignore', 'ignore', 'inherit', ...fds, 'ipc'],
       env,
       detached: true
