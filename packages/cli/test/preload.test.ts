@@ -1,5 +1,9 @@
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { workerEnv } from '../src/preload.js'
+import { preloadOption, workerEnv } from '../src/preload.js'
 
 const saved = process.env.NODE_PATH
 afterEach(() => {
@@ -19,6 +23,38 @@ describe('workerEnv()', () => {
     const env = workerEnv({ drainTimeout: 1234, preload: true }, process.cwd(), 42)
     expect(env.RELOAD_KEEPER).toBe('42')
     expect(env.RELOAD_DRAIN_TIMEOUT).toBe('1234')
-    expect(env.NODE_OPTIONS).toMatch(/--import=file:\/\/.*register\.js$/)
+    // The CommonJS entry, by --require.
+    expect(env.NODE_OPTIONS).toMatch(/--require=\S*\/dist\/register\.cjs$/)
+  })
+
+  it("keeps --import in reload dev, whose waiting worker's own --import must run first", () => {
+    process.env.RELOAD_DEV_SPARE = '/tmp/dev.sock'
+    try {
+      expect(workerEnv({ drainTimeout: 1000, preload: true }, process.cwd()).NODE_OPTIONS).toMatch(/--import=file:\/\/\S*\/dist\/register\.cjs$/)
+    } finally {
+      Reflect.deleteProperty(process.env, 'RELOAD_DEV_SPARE')
+    }
+  })
+})
+
+describe('preloadOption()', () => {
+  it('is --import for an ES module entry (an older @reload/core of the app\'s own)', () => {
+    expect(preloadOption('/srv/app/node_modules/@reload/core/dist/register.js')).toBe('--import=file:///srv/app/node_modules/@reload/core/dist/register.js')
+  })
+
+  it('quotes a path with a space, a quote or a backslash as Node reads NODE_OPTIONS', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reload-preload-'))
+    try {
+      const odd = join(dir, 'my "odd" app\\x')
+      mkdirSync(odd)
+      const file = join(odd, 'register.cjs')
+      writeFileSync(file, "process.stdout.write('preloaded')\n")
+      expect(preloadOption('/srv/app/dist/register.cjs')).toBe('--require=/srv/app/dist/register.cjs')
+      expect(preloadOption(file)).toBe(`--require="${dir}/my \\"odd\\" app\\\\x/register.cjs"`)
+      const out = execFileSync(process.execPath, ['-e', '0'], { env: { ...process.env, NODE_OPTIONS: `--max-old-space-size=100 ${preloadOption(file)}` }, encoding: 'utf8' })
+      expect(out).toBe('preloaded')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
