@@ -66,7 +66,9 @@ async function bundle (entry, outfile, format, define = {}) {
   return Object.keys(result.metafile.inputs)
 }
 
-const inputs = await bundle('register.ts', join(dist, 'register.js'), 'esm', { RELOAD_BUNDLE: JSON.stringify('./generation/reloader.cjs') })
+// Both register files require() the one reloader bundle.
+const reloaderBundle = { RELOAD_BUNDLE: JSON.stringify('./generation/reloader.cjs') }
+const inputs = await bundle('register.ts', join(dist, 'register.js'), 'esm', reloaderBundle)
 // What the preload loads before the app's first line must stay small: the reloader comes at the first listen().
 const eager = inputs.filter((input) => input.includes('generation/'))
 if (eager.length > 0) {
@@ -74,4 +76,4 @@ if (eager.length > 0) {
   process.exit(1)
 }
 await bundle(join('generation', 'reloader.ts'), join(dist, 'generation', 'reloader.cjs'), 'cjs')
-await bundle('register.ts', join(dist, 'register.cjs'), 'cjs', { RELOAD_BUNDLE: JSON.stringify('./generation/reloader.cjs') })
+await bundle('register.ts', join(dist, 'register.cjs'), 'cjs', reloaderBundle)
