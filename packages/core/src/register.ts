@@ -11,6 +11,7 @@
 // (dist/register.cjs, the package's `require` condition), which a keeper gives its workers with --require: an
 // --import makes Node 20 start its ES module loader before a CommonJS app's first line, 9 ms of the 16 the
 // preload cost there.
+import { closeSync, readSync, writeSync } from 'node:fs'
 import module, { createRequire } from 'node:module'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -61,7 +62,14 @@ if (compileCache !== undefined) {
 // Node 20 has no compile cache of its own: there the bundled reloader comes through V8's code cache, by hand.
 let saveCodeCache = (): void => {}
 
+let loaded: typeof import('./generation/reloader.js') | undefined
+
 function load (): typeof import('./generation/reloader.js') {
+  loaded ??= loadReloader()
+  return loaded
+}
+
+function loadReloader (): typeof import('./generation/reloader.js') {
   if (typeof RELOAD_BUNDLE === 'string' && compileCache !== undefined && compile.enableCompileCache === undefined) {
     const loaded = requireWithCodeCache(fileURLToPath(new URL(RELOAD_BUNDLE, import.meta.url)), compileCache)
     if (loaded !== undefined) {
@@ -104,6 +112,40 @@ if (proto[marker] !== true) {
   } as typeof proto.listen
 }
 
+// A keeper's spare (RELOAD_HOLD): read before the protocol's variables leave the environment. Only the process
+// the listeners are for holds: a wrapper in between would hold the server it starts.
+const holdFd = process.env.LISTEN_PID === String(process.pid) ? Number(process.env.RELOAD_HOLD) : Number.NaN
+
 // A keeper's worker, or a generation or socket-activated server: the protocol's variables leave the
 // environment now, before the app's first line; the reloader takes them at the first listen().
 stashProtocolVars()
+
+// Says the keeper may start this command as a spare: HOLDS=1 before READY=1 (parent.ts).
+Object.defineProperty(globalThis, Symbol.for('@reload/core/holds'), { value: true, configurable: true })
+
+// A spare waits here, before the app's first line, with Node booted and the reloader loaded, until the keeper
+// needs a worker (a byte on the hold socket) or no longer wants it (the socket's end). Synchronously: a
+// --require preload cannot await, and nothing else of this process may run meanwhile.
+function hold (fd: number): void {
+  try { load() } catch {}
+  let read = 0
+  const byte = Buffer.alloc(1)
+  try {
+    writeSync(fd, 'HELD\n')
+    for (;;) {
+      try {
+        read = readSync(fd, byte, 0, 1, null)
+        break
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code
+        if (code !== 'EAGAIN' && code !== 'EINTR') throw err
+        // A socket left non-blocking: sleep rather than spin.
+        if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5)
+      }
+    }
+  } catch {}
+  try { closeSync(fd) } catch {}
+  if (read === 0) process.exit(0)
+}
+
+if (Number.isSafeInteger(holdFd) && holdFd > 2) hold(holdFd)

@@ -12,7 +12,8 @@ describe('the link codec', () => {
     { type: 'status', requests: 1, connections: 3, state: 'ready', served: 120, heap: 7340032 },
     { type: 'status', requests: 0, connections: 0, state: 'draining', served: undefined, heap: undefined },
     { type: 'pong' },
-    { type: 'handoff', listeners: [0, 2] }
+    { type: 'handoff', listeners: [0, 2] },
+    { type: 'holds' }
   ]
   it('every child message reads back as it was written, on one line', () => {
     for (const message of children) {

@@ -105,17 +105,23 @@ class HangupBeforeStart extends Error {
   constructor (readonly error: ReloadError) { super(error.message) }
 }
 
-function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
-  const readyFd = LISTEN_FDS_START + options.fds.length
+// The fd of the link (after the listeners), and of a held child's hold socket (after the link and Node's IPC channel).
+function linkFd (options: SpawnOptions): number { return LISTEN_FDS_START + options.fds.length }
+function holdFd (options: SpawnOptions): number { return linkFd(options) + 1 + (options.handoff === true ? 1 : 0) }
+
+/** Spawns the child, or throws the coded reason; a child with no pid is one whose `error` comes next. */
+function launchChild (options: SpawnOptions, hold: boolean): { child: ChildProcess, file: string } {
+  const readyFd = linkFd(options)
   const command = options.command ?? { ...launch.command(), stdin: 'inherit' }
   const env = { ...command.env, ...listenEnv(options.names, readyFd, options.generation) }
   Reflect.deleteProperty(env, 'LISTEN_PID')
   if (options.handoff === true) env.RELOAD_HANDOFF = '1'
-  debug('spawn %s %o fds=%o', command.file, command.args, options.fds)
+  if (hold) env.RELOAD_HOLD = String(holdFd(options))
+  debug('spawn %s %o fds=%o%s', command.file, command.args, options.fds, hold ? ' (held)' : '')
   let child: ChildProcess
   try {
     child = childProcess().spawn('/bin/sh', ['-c', withOwnPid, command.file, ...command.args], {
-      stdio: [command.stdin, 'inherit', 'inherit', ...options.fds, 'pipe', ...(options.handoff === true ? ['ipc' as const] : [])],
+      stdio: [command.stdin, 'inherit', 'inherit', ...options.fds, 'pipe', ...(options.handoff === true ? ['ipc' as const] : []), ...(hold ? ['pipe' as const] : [])],
       env,
       cwd: options.cwd,
       // Its own session and process group: a SIGHUP to the whole group (a terminal hangup, kill -HUP -PGID)
@@ -124,17 +130,31 @@ function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
       detached: true
     })
   } catch (err) {
-    return Promise.reject(spawnFailed(err, command.file))
+    throw spawnFailed(err, command.file)
   }
-  // Out of fds or processes (EMFILE, ENFILE, EAGAIN), Node returns a child with no pid and no stdio and
-  // reports why on the next tick: nothing of it may be touched before that.
-  if (child.pid === undefined) {
-    return new Promise((resolve, reject) => {
-      child.once('error', (err) => { reject(spawnFailed(err, command.file)) })
-    })
-  }
+  return { child, file: command.file }
+}
+
+// Out of fds or processes (EMFILE, ENFILE, EAGAIN), Node returns a child with no pid and no stdio and
+// reports why on the next tick: nothing of it may be touched before that.
+function failedSpawn (child: ChildProcess, file: string): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    child.once('error', (err) => { reject(spawnFailed(err, file)) })
+  })
+}
+
+function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
+  let launched
+  try { launched = launchChild(options, false) } catch (err) { return Promise.reject(err) }
+  const { child, file } = launched
+  if (child.pid === undefined) return failedSpawn(child, file)
   options.onSpawn?.(child.pid, attempt, child)
-  const pipe = child.stdio[readyFd] as Socket | null | undefined
+  return whenReady(options, child, file)
+}
+
+/** Resolves once `child` says it is ready on its link; otherwise stops it and rejects with the coded reason. */
+function whenReady (options: SpawnOptions, child: ChildProcess, file: string): Promise<Child> {
+  const pipe = child.stdio[linkFd(options)] as Socket | null | undefined
   const what = options.what ?? 'new generation'
   const advice = options.advice ?? 'fix it and reload again'
   const advise = (text: string): string => advice === '' ? text : `${text}, ${advice}`
@@ -176,7 +196,7 @@ function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
         advise('see its output above'))
       finish(signal === 'SIGHUP' ? new HangupBeforeStart(error) : error)
     }
-    const onError = (err: Error): void => { finish(spawnFailed(err, command.file)) }
+    const onError = (err: Error): void => { finish(spawnFailed(err, file)) }
     const timer = later(options.readyTimeout, () => {
       finish(new ReloadError('ERR_RELOAD_READY_TIMEOUT',
         `${what} (pid ${child.pid}) was not ready within readyTimeout (${options.readyTimeout} ms); ` +
@@ -193,4 +213,75 @@ function spawnOnce (options: SpawnOptions, attempt: number): Promise<Child> {
     child.once('exit', onExit)
     child.once('error', onError)
   })
+}
+
+/**
+ * A child started ahead of need: Node booted and the preload loaded (with the reloader), held before the app's
+ * first line until {@link HeldChild.go}. Only a preload that says it holds (`HOLDS=1` from a worker of the same
+ * command) may be started so: another program would serve at once.
+ */
+export interface HeldChild {
+  pid: number
+  process: ChildProcess
+  /** It said it holds: it runs the app on `go`, and exits on `dismiss`. */
+  readonly holding: Promise<boolean>
+  /**
+   * Lets it run the app; resolves once it is ready, as {@link spawnGeneration} does (the ready timeout counts
+   * from now). `now` names it and hears it from here on (`what`, `onSpawn`, `onMessage`, `signal`).
+   */
+  go: (now?: Partial<Pick<SpawnOptions, 'what' | 'onSpawn' | 'onMessage' | 'signal' | 'advice'>>) => Promise<Child>
+  /** Lets it exit without running the app (closing the hold socket). */
+  dismiss: () => void
+}
+
+/**
+ * Starts a child held before the app's first line (`RELOAD_HOLD`: the fd of a socket it reads one byte from).
+ * Undefined when it could not be started (out of fds or processes: nothing is lost, a start is still possible).
+ */
+export function holdGeneration (options: SpawnOptions): HeldChild | undefined {
+  let launched
+  try { launched = launchChild(options, true) } catch (err) {
+    debug('held child: %s', (err as Error).message)
+    return undefined
+  }
+  const { child, file } = launched
+  if (child.pid === undefined) {
+    child.once('error', (err) => { debug('held child: %s', err.message) })
+    return undefined
+  }
+  const hold = child.stdio[holdFd(options)] as Socket | null | undefined
+  let said = ''
+  const holding = new Promise<boolean>((resolve) => {
+    if (hold == null) { resolve(false); return }
+    hold.setEncoding('utf8')
+    hold.on('data', (chunk: string) => {
+      said += chunk
+      if (said.includes('\n')) resolve(said.startsWith('HELD\n'))
+    })
+    hold.on('error', () => {})
+    hold.on('close', () => { resolve(false) })
+  })
+  hold?.unref()
+  let released = false
+  return {
+    pid: child.pid,
+    process: child,
+    holding,
+    go: (now) => {
+      if (released) return Promise.reject(new Error('a held child goes once'))
+      released = true
+      const next = { ...options, ...now }
+      if (child.exitCode !== null || child.signalCode !== null || hold == null || hold.destroyed) {
+        return Promise.reject(new ReloadError('ERR_RELOAD_CHILD_EXITED', `${next.what ?? 'new generation'} (pid ${child.pid}) exited before it was let go`))
+      }
+      next.onSpawn?.(child.pid as number, 1, child)
+      hold.end('g')
+      return whenReady(next, child, file)
+    },
+    dismiss: () => {
+      if (released) return
+      released = true
+      hold?.destroy()
+    }
+  }
 }

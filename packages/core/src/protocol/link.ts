@@ -10,12 +10,14 @@
  * the same Node). A generation reads and removes them all at start (fds.ts); none is passed on to a next one
  * as it was.
  */
-export const PROTOCOL_VARS = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION', 'RELOAD_KEEPER', 'RELOAD_WORKERS', 'RELOAD_HANDOFF', 'RELOAD_NODE_CHECKED'] as const
+export const PROTOCOL_VARS = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'RELOAD_READY_FD', 'RELOAD_GENERATION', 'RELOAD_KEEPER', 'RELOAD_WORKERS', 'RELOAD_HANDOFF', 'RELOAD_NODE_CHECKED', 'RELOAD_HOLD'] as const
 
 /** What a generation (or a keeper's worker) tells its parent. */
 export type ChildMessage =
   /** It answers `PING` from its event loop, obeys `DRAIN`, and says `ACCEPTING=0` and `DRAINED`. Sent before `READY=1`. */
   | { type: 'liveness' }
+  /** Its preload waits as a spare when started with `RELOAD_HOLD`. Sent before `READY=1`. */
+  | { type: 'holds' }
   /** It takes handed connections for these listeners (positions in LISTEN_FDS). Sent just before `READY=1`. */
   | { type: 'handoff', listeners: number[] }
   /** Every server listens (or the app called `ready()`): the parent may retire. */
@@ -40,6 +42,7 @@ export type ParentMessage = { type: 'status' } | { type: 'ping' } | { type: 'dra
 export function encodeChild (message: ChildMessage): string {
   switch (message.type) {
     case 'liveness': return 'LIVENESS=1'
+    case 'holds': return 'HOLDS=1'
     case 'ready': return 'READY=1'
     case 'handoff': return `HANDOFF=${message.listeners.join(',')}`
     // One line: a reason with line breaks would end the message early.
@@ -64,6 +67,7 @@ function field (line: string, name: string): number | undefined {
 export function decodeChild (line: string): ChildMessage | undefined {
   switch (line) {
     case 'LIVENESS=1': return { type: 'liveness' }
+    case 'HOLDS=1': return { type: 'holds' }
     case 'READY=1': return { type: 'ready' }
     case 'STOPPING=1': return { type: 'stopping' }
     case 'ACCEPTING=0': return { type: 'notAccepting' }

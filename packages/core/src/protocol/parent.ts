@@ -50,6 +50,8 @@ export class ParentLink {
    */
   async ready (handoff: number[] = []): Promise<void> {
     await this.#write({ type: 'liveness' }, false)
+    // Set by the preload (register.ts) that can wait as a spare: the one this process was started with.
+    if ((globalThis as Record<symbol, unknown>)[Symbol.for('@reload/core/holds')] === true) await this.#write({ type: 'holds' }, false)
     if (handoff.length > 0) await this.#write({ type: 'handoff', listeners: handoff }, false)
     await this.#write({ type: 'ready' }, false)
   }
