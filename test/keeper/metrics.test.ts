@@ -82,6 +82,9 @@ describe('reload run --metrics', () => {
     expect(contentType).toBe('text/plain; version=0.0.4; charset=utf-8')
     expect(value(before, 'reload_generation')).toBe(1)
     expect(value(before, 'reload_workers', { state: 'ready' })).toBe(2)
+    // The spare's memory, once it waits (0 before).
+    await keeper.fixture.waitFor(/spare ready \(pid \d+\)/)
+    expect(value((await scrape(url)).families, 'reload_spare_resident_memory_bytes')).toBeGreaterThan(10e6)
 
     const connections = 8
     const load = new Load(keeper.url, { connections, slowEvery: 4, slow: 0.05 }).start()

@@ -20,6 +20,8 @@ export interface RunOptions {
   metrics: Extract<Address, { kind: 'tcp' }> | undefined
   /** Preload @reload/core/register into Node workers (an app with no reload code). */
   preload: boolean
+  /** Keep a spare worker booted for restarts (`reload run`; never under `reload dev`, which has its own). */
+  spare: boolean
   command: string[]
   /** Options of reload's that the command holds (see {@link misplacedOptions}); undefined: none. */
   misplaced: Misplaced | undefined
@@ -44,7 +46,7 @@ export type Command =
 
 const allowed: Record<CommandName, string[]> = {
   dev: ['--listen', '--ready-timeout', '--drain-timeout', '--liveness-timeout', '--max-memory', '--no-preload', '--watch', '--ignore'],
-  run: ['--listen', '--workers', '--pid-file', '--ready-timeout', '--drain-timeout', '--shutdown-delay', '--liveness-timeout', '--max-memory', '--metrics', '--control', '--no-preload'],
+  run: ['--listen', '--workers', '--pid-file', '--ready-timeout', '--drain-timeout', '--shutdown-delay', '--liveness-timeout', '--max-memory', '--metrics', '--control', '--no-preload', '--no-spare'],
   status: ['--json', '--watch', '--interval', '--control', '--pid', '--pid-file'],
   reload: ['--wait', '--timeout', '--control', '--pid', '--pid-file']
 }
@@ -71,7 +73,7 @@ export function misplacedOptions (name: 'run' | 'dev', before: string[], command
     const flag = arg.split('=')[0] as string
     if (!allowed[name].includes(flag)) { left.push(arg); continue }
     options.push(arg)
-    if (flag === arg && flag !== '--no-preload' && i + 1 < command.length) options.push(command[++i] as string)
+    if (flag === arg && flag !== '--no-preload' && flag !== '--no-spare' && i + 1 < command.length) options.push(command[++i] as string)
   }
   if (options.length === 0) return undefined
   return { options, line: ['reload', name, ...before, ...options, '--', ...left] }
@@ -113,7 +115,7 @@ export function parseArgs (argv: string[]): Command {
     livenessTimeout: 10_000,
     maxMemory: undefined,
     metrics: undefined,
-    ...{ preload: true, command: [], misplaced: undefined }
+    ...{ preload: true, spare: name === 'run', command: [], misplaced: undefined }
   }
   if (name === 'dev') {
     options.drainTimeout = 5000
@@ -166,6 +168,7 @@ export function parseArgs (argv: string[]): Command {
         break
       }
       case '--no-preload': options.preload = false; break
+      case '--no-spare': options.spare = false; break
       case '--json': json = true; break
       case '--watch': if (name === 'status') { statusWatch = true } else { watch.push(resolve(value())) } break
       case '--interval': interval = parseTime(flag, value()); break

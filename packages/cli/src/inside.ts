@@ -4,6 +4,7 @@ import type { RunOptions } from './args.js'
 import type { KeeperEvents, Replacement, RollRecord } from './keeper-status.js'
 import type { Held } from './listen.js'
 import type { Slot } from './slots.js'
+import type { SpareStatus } from './standby.js'
 import type { DrainCause, ReplaceReason, Restart, Worker } from './worker.js'
 
 /** A worker as the keeper's parts see it: read-only (its state moves through worker.ts's `moveTo` only). */
@@ -22,6 +23,8 @@ export interface Tally {
   lastReplaced: Replacement | undefined
   /** The last rolls, newest first. */
   rolls: readonly RollRecord[]
+  /** The spare, if there is one now. */
+  spare: SpareStatus | undefined
 }
 
 /**

@@ -68,4 +68,6 @@ export interface KeeperStatus {
   rolls: RollRecord[]
   /** Slots that have no serving worker now. */
   waiting: SlotStatus[]
+  /** The worker process booted ahead of need, for restarts (null: none now); `holding` once it waits. */
+  spare: { pid: number, generation: number, holding: boolean, rss: number | undefined } | null
 }

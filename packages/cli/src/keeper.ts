@@ -15,7 +15,8 @@ import { Sessions } from './sessions.js'
 import { drainAll, forced, type Stopping } from './shutdown.js'
 import { counted, newSlots, restartAfter, rollInto, serve, started, startFor, supersede, vacate, type Slot } from './slots.js'
 import { CpuMeter, snapshot } from './snapshot.js'
-import { KILL_MARGIN, spawn, type SpawnHooks } from './spawn.js'
+import { KILL_MARGIN, spawn, type SpawnContext, type SpawnHooks } from './spawn.js'
+import { Standby } from './standby.js'
 import type { Supervisor } from './supervise.js'
 import { isStopping, moveTo, signalPid, tell, type DrainCause, type ReplaceReason, type Worker } from './worker.js'
 
@@ -23,6 +24,8 @@ export type { KeeperEvents, KeeperStatus, RollRecord, RollResult, SlotStatus, Wo
 
 // How many finished rolls `reload status` lists.
 const ROLLS_KEPT = 5
+// How long after a worker is ready the spare may start: the first requests of a new worker come first.
+const SPARE_WAIT = 300
 // How long an exit waits for STOPPING=1 to reach systemd.
 const STOPPING_WAIT = 2000
 
@@ -71,6 +74,9 @@ export class Keeper {
   readonly #stops: Stopping
   /** Hands connections to the workers, with more than one. */
   readonly #balancer: Balancer | undefined
+  readonly #context: SpawnContext
+  /** A worker booted ahead of need, for restarts. */
+  readonly #standby: Standby
 
   constructor (options: RunOptions, held: Held[], log: Logger) {
     this.#options = options
@@ -79,6 +85,8 @@ export class Keeper {
     this.#slots = newSlots(options.workers)
     this.#balancer = balances(options.workers) ? new Balancer(held, log) : undefined
     this.#sessions = new Sessions(log)
+    this.#context = { options, held, cwd: this.#cwd, stop: this.#stop.signal, log }
+    this.#standby = new Standby(this.#context, options.spare && options.preload)
     this.#inside = this.#lend()
     this.#hooks = this.#spawnHooks()
     this.#supervisor = supervise(this.#inside)
@@ -99,6 +107,7 @@ export class Keeper {
       this.#starting = false
     }
     this.#supervisor.start()
+    this.#spareSoon()
     if (livenessOf(this.#options) !== this.#options.livenessTimeout) {
       this.#log.warn({}, 'liveness is off: the workers run with --inspect, and a debugger paused at a breakpoint would look like a hang')
     }
@@ -114,7 +123,10 @@ export class Keeper {
     if (this.#stopping !== undefined) return Promise.reject(new CliError('ERR_RELOAD_DRAINING', 'the keeper is shutting down: nothing to reload'))
     if (this.#starting) return Promise.reject(new CliError('ERR_RELOAD_NOT_READY', 'the first workers are still starting: reload once they are ready'))
     if (this.#roll === undefined) {
-      this.#roll = rollOnce(this.#inside, ++this.#generation).finally(() => { this.#roll = undefined })
+      this.#roll = rollOnce(this.#inside, ++this.#generation).finally(() => {
+        this.#roll = undefined
+        this.#spareSoon()
+      })
       return this.#roll
     }
     this.#queued ??= this.#roll.catch(() => {}).then(() => {
@@ -140,6 +152,7 @@ export class Keeper {
     // before it is sent, or systemd never hears it (seen in CI). A stuck systemd-notify holds the exit 2 s at most.
     const told = notify('STOPPING=1')
     this.#stop.abort(`shutting down on ${signal}`)
+    this.#standby.dismiss()
     for (const slot of this.#slots) supersede(slot)
     this.#stopping = drainAll(this.#inside, this.#stops, signal).then(async (code) => {
       await Promise.race([told, new Promise((resolve) => { setTimeout(resolve, STOPPING_WAIT).unref() })])
@@ -155,9 +168,8 @@ export class Keeper {
       generation: () => this.#generation,
       isStopping: () => this.#stopping !== undefined,
       handed: (pid) => this.#balancer?.handedTo(pid),
-      tally: () => ({ started: this.#started, rolling: this.#roll !== undefined, restarts: this.#restarts, replaced: this.#replaced, lastReplaced: this.#lastReplaced, rolls: this.#rolls }),
-      startWorker: async (slot, generation) => await spawn(
-        { options: this.#options, held: this.#held, cwd: this.#cwd, stop: this.#stop.signal, log: this.#log }, slot.index, generation, this.#hooks),
+      tally: () => ({ started: this.#started, rolling: this.#roll !== undefined, restarts: this.#restarts, replaced: this.#replaced, lastReplaced: this.#lastReplaced, rolls: this.#rolls, spare: this.#standby.status }),
+      startWorker: async (slot, generation) => await spawn(this.#context, slot.index, generation, this.#hooks, this.#standby.take(generation)),
       retire: (worker: Worker, cause) => { this.#retire(worker, cause) },
       kill: (worker: Worker, why) => { this.#kill(worker, why) },
       // The slot's transitions, lent as they are.
@@ -204,11 +216,13 @@ export class Keeper {
         this.#balancer?.serve(worker, worker.handoff)
         // Being ready counts as an answer.
         worker.lastPong = worker.ready as number
+        this.#spareSoon()
       },
       // LIVENESS=1 while it starts, then what it says on its link.
       heard: (worker, message) => {
         switch (message.type) {
           case 'liveness': worker.answersPing = true; break
+          case 'holds': this.#standby.holds(worker.generation); break
           case 'handoff': worker.handoff = message.listeners; break
           case 'pong': worker.lastPong = performance.now(); break
           case 'status': worker.answers[0]?.(message); break
@@ -230,13 +244,25 @@ export class Keeper {
       forced: () => this.#forced,
       onForce: (end) => { this.#endDelay = end },
       unwatch: () => { this.#supervisor.stop() },
-      allGone: async () => await new Promise<void>((resolve) => {
-        const check = (): void => { if (this.#alive.size === 0) this.#sessions.whenIdle(resolve) }
-        if (this.#alive.size === 0) check()
-        else this.#gone.push(check)
-      }),
+      allGone: async () => {
+        await new Promise<void>((resolve) => {
+          const check = (): void => { if (this.#alive.size === 0) this.#sessions.whenIdle(resolve) }
+          if (this.#alive.size === 0) check()
+          else this.#gone.push(check)
+        })
+        await this.#standby.gone()
+      },
       unclean: () => this.#unclean
     }
+  }
+
+  // The spare is started once every worker is ready and nothing rolls: never beside a start it would slow.
+  #spareSoon (): void {
+    later(SPARE_WAIT, () => {
+      if (this.#starting || this.#roll !== undefined || this.#stopping !== undefined) return
+      if ([...this.#alive.values()].some((w) => w.state === 'starting')) return
+      this.#standby.want(this.#generation)
+    })
   }
 
   // Drain, with a kill after the drain timeout. Said on the link, not by SIGTERM, which an app's own listener (a

@@ -119,6 +119,12 @@ export function keeperRegistry (keeper: Observed): Registry {
     }
   })
 
+  gauge({
+    name: 'reload_spare_resident_memory_bytes',
+    help: 'Resident memory of the spare worker process the keeper keeps booted for restarts (0: none now, --no-spare, or one of an older keeper).',
+    async collect () { this.set((await status()).spare?.rss ?? 0) }
+  })
+
   // Labelled by slot, which an operator knows a worker by, and generation, so that every worker of a roll has a
   // series of its own (a slot has two workers while the new one takes over) and a counter starts with its
   // worker. Never the pid: every crash would make a new series.

@@ -75,6 +75,7 @@ export async function snapshot (k: Inside, cpu: CpuMeter): Promise<KeeperStatus>
     maxMemory: k.options.maxMemory ?? null,
     lastRoll: last === undefined ? undefined : { ok: last.ok, generation: last.generation, message: last.message, at: last.at },
     rolls: [...tally.rolls],
-    waiting
+    waiting,
+    spare: tally.spare === undefined ? null : { ...tally.spare, rss: rssOf(tally.spare.pid) }
   }
 }

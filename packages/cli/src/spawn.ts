@@ -1,6 +1,7 @@
+import type { ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { decodeChild, LineReader, spawnWorker, type ChildMessage, type Logger } from '@reload/core/keeper'
+import { decodeChild, LineReader, spawnWorker, type ChildMessage, type HeldChild, type Logger, type SpawnOptions } from '@reload/core/keeper'
 import type { RunOptions } from './args.js'
 import type { Held } from './listen.js'
 import { balances } from './balance.js'
@@ -16,7 +17,7 @@ export interface SpawnHooks {
   spawned: (worker: Worker) => void
   /** It said `READY=1`; `link` is how it is told and asked from now on. */
   ready: (worker: Worker, link: Socket | undefined) => void
-  /** It said something: `LIVENESS=1` while it starts, anything else on its link once ready. */
+  /** It said something: `LIVENESS=1`, `HOLDS=1` or `HANDOFF=` while it starts, anything else on its link once ready. */
   heard: (worker: Worker, message: ChildMessage) => void
   /** Its process exited, once it was ready (before, its start rejects). */
   exited: (worker: Worker, code: number | null, signal: NodeJS.Signals | null) => void
@@ -33,14 +34,10 @@ export interface SpawnContext {
   log: Logger
 }
 
-/**
- * Starts a worker for slot `slot` on the held sockets (fds 3.., and the link after them), and resolves
- * once it is ready; rejects with the coded reason otherwise.
- */
-export async function spawn (c: SpawnContext, slot: number, generation: number, hooks: SpawnHooks): Promise<Worker> {
+/** How every worker of generation `generation` is started; `what` names it in messages. */
+export function spawnOptions (c: SpawnContext, generation: number, what: string): SpawnOptions {
   const [file, ...args] = c.options.command as [string, ...string[]]
-  let worker: Worker | undefined
-  const child = await spawnWorker({
+  return {
     fds: c.held.map((h) => h.fd),
     names: c.held.map((h) => h.name),
     generation,
@@ -49,27 +46,40 @@ export async function spawn (c: SpawnContext, slot: number, generation: number, 
     // A `current` symlink that a deploy moves: each worker starts in what it points to now.
     cwd: c.cwd,
     signal: c.stop,
-    what: `worker ${slot} (generation ${generation})`,
+    what,
     // The keeper's log says what happens next: a roll or a restart.
     advice: '',
     command: { file, args, env: workerEnv(c.options, c.cwd), stdin: 'ignore' },
-    handoff: balances(c.options.workers),
-    onMessage: (message) => { if ((message.type === 'liveness' || message.type === 'handoff') && worker !== undefined) hooks.heard(worker, message) },
-    onSpawn: (pid, _attempt, process) => {
-      const w = newWorker({ slot, generation, pid, process, started: performance.now() })
-      worker = w
-      process.once('exit', w.close)
-      hooks.spawned(w)
-      c.log.info({ worker: pid, generation }, `starting worker ${slot}`)
-    }
-  })
+    handoff: balances(c.options.workers)
+  }
+}
+
+/**
+ * Starts a worker for slot `slot` on the held sockets (fds 3.., and the link after them), or lets `spare`
+ * run the app as it, and resolves once it is ready; rejects with the coded reason otherwise.
+ */
+export async function spawn (c: SpawnContext, slot: number, generation: number, hooks: SpawnHooks, spare?: HeldChild): Promise<Worker> {
+  let worker: Worker | undefined
+  const what = `worker ${slot} (generation ${generation})`
+  const onMessage = (message: ChildMessage): void => { if ((message.type === 'liveness' || message.type === 'handoff' || message.type === 'holds') && worker !== undefined) hooks.heard(worker, message) }
+  const onSpawn = (pid: number, _attempt: number, process: ChildProcess): void => {
+    const w = newWorker({ slot, generation, pid, process, started: performance.now() })
+    worker = w
+    process.once('exit', w.close)
+    hooks.spawned(w)
+    if (spare !== undefined) c.log.info({ spare: pid }, `worker ${slot} starts from the spare (pid ${pid})`)
+    c.log.info({ worker: pid, generation }, `starting worker ${slot}`)
+  }
+  const child = spare === undefined
+    ? await spawnWorker({ ...spawnOptions(c, generation, what), onMessage, onSpawn })
+    : await spare.go({ what, onMessage, onSpawn })
   const ready = worker as Worker
   hooks.ready(ready, child.link)
   const link = child.link
   const lines = new LineReader((line) => {
     const message = decodeChild(line)
-    // LIVENESS=1 and HANDOFF= come before READY=1: once ready, they say nothing new.
-    if (message !== undefined && message.type !== 'liveness' && message.type !== 'handoff') hooks.heard(ready, message)
+    // LIVENESS=1, HOLDS=1 and HANDOFF= come before READY=1: once ready, they say nothing new.
+    if (message !== undefined && message.type !== 'liveness' && message.type !== 'handoff' && message.type !== 'holds') hooks.heard(ready, message)
   })
   link?.on('data', (chunk: string | Buffer) => { lines.push(chunk) })
   link?.on('error', () => {})

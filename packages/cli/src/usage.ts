@@ -12,7 +12,8 @@ const runOptions = `  --listen ADDR            PORT, HOST:PORT, [IPV6]:PORT or u
   --metrics ADDR           serve Prometheus metrics at http://ADDR/metrics (PORT or HOST:PORT; default off)
   --control PATH           the control socket (default: PID.sock in $XDG_RUNTIME_DIR/reload, else in
                            $TMPDIR/reload-UID, else in a new private $TMPDIR/reload-UID-XXXXXX)
-  --no-preload             do not preload @reload/core/register into Node workers`
+  --no-preload             do not preload @reload/core/register into Node workers
+  --no-spare               keep no spare worker booted for restarts (one idle Node process, about 40 MB)`
 
 const units = `  TIME is milliseconds, or a number with ms, s or m. SIZE is bytes, or a number with K, M or G
   (1024-based: KB and KiB, MB and MiB, GB and GiB mean the same); at least 16M.`

@@ -44,8 +44,12 @@ describe('reload command line', () => {
 
   it('takes the command after --, or from the first word that is not an option', () => {
     const run = parseArgs(['run', '--listen=3000', '--workers', '4', '--', 'node', 'app.js', '--port', '1'])
-    expect(run).toMatchObject({ name: 'run', options: { workers: 4, command: ['node', 'app.js', '--port', '1'], preload: true } })
+    expect(run).toMatchObject({ name: 'run', options: { workers: 4, command: ['node', 'app.js', '--port', '1'], preload: true, spare: true } })
     expect(parseArgs(['run', '--listen', '3000', '--no-preload', 'node', 'app.js'])).toMatchObject({ options: { command: ['node', 'app.js'], preload: false } })
+    // A spare for `reload run` unless told otherwise; `reload dev` has its own waiting worker.
+    expect(parseArgs(['run', '--no-spare', 'node', 'app.js'])).toMatchObject({ options: { command: ['node', 'app.js'], spare: false } })
+    expect(parseArgs(['dev', 'node', 'app.js'])).toMatchObject({ options: { spare: false } })
+    expect(usageError(['dev', '--no-spare', 'node'])).toMatch(/reload dev has no option --no-spare \(an option of reload run\)/)
     expect(usageError(['run', '--listen', '3000'])).toMatch(/needs a command to run/)
     expect(usageError(['run', '--frobnicate', '--', 'node'])).toMatch(/reload run has no option --frobnicate/)
     expect(usageError(['status', '--workers', '2'])).toMatch(/reload status has no option --workers/)

@@ -38,6 +38,10 @@ export function render (s: KeeperStatus): string[] {
     const next = slot.state === 'backoff' && slot.nextTryIn !== undefined ? `, next try in ${(slot.nextTryIn / 1000).toFixed(1)} s` : ''
     lines.push(`  worker ${slot.slot}: ${slot.state === 'backoff' ? 'backing off' : 'starting'}${next}${restarts(slot.restarts, slot.lastRestart)}`)
   }
+  // An older keeper's status has no `spare`.
+  if (s.spare != null) {
+    lines.push(`  spare: pid ${s.spare.pid}, generation ${s.spare.generation}, ${s.spare.holding ? 'waiting to replace a worker' : 'booting'}${s.spare.rss === undefined ? '' : `, ${mb(s.spare.rss)}`}`)
+  }
   const watching = `liveness ${s.liveness === null ? 'off' : `${s.liveness} ms`}, memory cap ${s.maxMemory === null ? 'off' : mb(s.maxMemory)}`
   lines.push(`  supervision: ${watching}; replaced ${s.replaced.unresponsive} unresponsive, ${s.replaced.memory} over memory`)
   if (s.lastReplaced !== undefined) lines.push(`  last replaced: ${s.lastReplaced.message}`)

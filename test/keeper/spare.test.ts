@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { closeAll, get, isAlive, Load, root } from '@reload/test-helpers'
+import { answeredBy, status, startKeeper, workers } from './helpers.js'
+
+afterEach(closeAll)
+
+const spareApp = join(root, 'test/keeper/fixtures/spare-app.cjs')
+const examplesHttp = join(root, 'examples/http/server.js')
+
+/** The keeper's children now, from /proc. */
+function childrenOf (pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((p) => p !== '').map(Number)
+}
+
+describe('reload run: the spare', () => {
+  it.each([1, 2])('with %i worker(s), a SIGKILLed worker is replaced by the spare under keep-alive load: 0 refused, the app starts at once, and a new spare follows', async (count) => {
+    const keeper = await startKeeper(['--workers', String(count)], { command: [process.execPath, spareApp] })
+    const started = workers(keeper.fixture).map((w) => w.pid)
+    const [first] = started as [number]
+    const { match: ready } = await keeper.fixture.waitFor(/spare ready \(pid (\d+)\)/)
+    const spare = Number(ready[1])
+    const spareSince = Date.now()
+    expect(spare).not.toBe(first)
+    expect(childrenOf(keeper.pid).sort()).toEqual([...started, spare].sort())
+    const connections = 8
+    const load = new Load(keeper.url, { connections }).start()
+    await load.servedBy(first, 50)
+    const before = load.outcomes.length
+    const held = Date.now() - spareSince
+    process.kill(first, 'SIGKILL')
+    await keeper.fixture.waitFor(new RegExp(`worker 1 starts from the spare \\(pid ${spare}\\)`))
+    await keeper.fixture.waitFor(new RegExp(`worker 1 serves again \\(worker=${spare} `))
+    // With two workers, the killed one's clients reconnect to the other, ready one: the load goes on, and
+    // the replacement gets new connections.
+    const after = load.outcomes.length
+    await load.until((o) => o.length >= after + 200, '200 responses after the replacement')
+    const outcomes = (await load.stop()).slice(before)
+    expect(outcomes.filter((o) => o.error === 'ECONNREFUSED')).toEqual([])
+    // Only what the killed worker had in flight fails: at most one request per connection.
+    expect(load.failures.length).toBeLessThanOrEqual(connections)
+    // With two workers, a new connection goes to the one with the fewest: the replacement, which has none yet.
+    const answer = await get(keeper.url)
+    expect(answer.pid).toBe(spare)
+    // Its process had waited, booted, since before the kill: its app's first line ran that much after its start.
+    const firstLine = Number(/first-line=(\d+)/.exec(answer.body)?.[1])
+    expect(firstLine).toBeGreaterThanOrEqual(held)
+    // The keeper's variables are the preload's: the app sees none of them.
+    expect(answer.body).toContain('hold=- generation=-')
+    const { match: next } = await keeper.fixture.waitFor(/spare ready \(pid (\d+)\)/, { from: keeper.fixture.lines.findIndex((l) => l.text.includes('serves again')) })
+    expect(Number(next[1])).not.toBe(spare)
+    expect(isAlive(Number(next[1]))).toBe(true)
+    const s = await status(keeper.control)
+    expect(s.spare).toMatchObject({ pid: Number(next[1]), generation: 1, holding: true })
+    expect(s.workers.map((w: { pid: number }) => w.pid).sort()).toEqual([...started.slice(1), spare].sort())
+  })
+
+  it('a roll starts its workers fresh, and the spare follows the new generation; the keeper exits with it on SIGTERM', async () => {
+    const keeper = await startKeeper(['--workers', '2'], { command: [process.execPath, spareApp] })
+    const { match } = await keeper.fixture.waitFor(/spare ready \(pid (\d+)\)/)
+    const spare = Number(match[1])
+    const from = keeper.fixture.lines.length
+    process.kill(keeper.pid, 'SIGHUP')
+    await keeper.fixture.waitFor(/generation 2 serves/, { from })
+    const rolled = workers(keeper.fixture).filter((w) => w.generation === 2).map((w) => w.pid)
+    expect(rolled).toHaveLength(2)
+    expect(rolled).not.toContain(spare)
+    expect(keeper.fixture.output).not.toMatch(/starts from the spare/)
+    const { match: next } = await keeper.fixture.waitFor(/spare ready \(pid (\d+)\).*generation=2\)/, { from })
+    const second = Number(next[1])
+    await keeper.fixture.gone(spare)
+    await answeredBy(keeper.url, rolled)
+    process.kill(keeper.pid, 'SIGTERM')
+    expect((await keeper.fixture.exited(20_000)).code).toBe(0)
+    for (const pid of [second, ...rolled]) expect(isAlive(pid)).toBe(false)
+  })
+
+  it('a spare killed while it waits is started again, and one that keeps dying is given up on with a warning; workers serve on', async () => {
+    const keeper = await startKeeper([], { command: [process.execPath, spareApp] })
+    const [worker] = workers(keeper.fixture).map((w) => w.pid) as [number]
+    let from = 0
+    for (let death = 1; death <= 3; death++) {
+      const { match, index } = await keeper.fixture.waitFor(/spare ready \(pid (\d+)\)/, { from, timeout: 15_000 })
+      const spare = Number(match[1])
+      process.kill(spare, 'SIGKILL')
+      const said = await keeper.fixture.waitFor(new RegExp(`the spare \\(pid ${spare}\\) exited with SIGKILL before it was used`), { from: index })
+      from = said.index
+    }
+    expect(keeper.fixture.lines[from]?.text).toMatch(/3 did in a row: starting no more/)
+    expect((await get(keeper.url)).pid).toBe(worker)
+    expect((await status(keeper.control)).spare).toBeNull()
+  })
+
+  it('--no-spare keeps none, and neither does an app that runs without the preload: a crash starts a fresh worker', async () => {
+    for (const [flags, command] of [
+      [['--no-spare'], [process.execPath, spareApp]],
+      // NODE_OPTIONS emptied: no preload in the worker; its own @reload/core says LIVENESS=1 but not HOLDS=1.
+      [[], ['env', 'NODE_OPTIONS=', process.execPath, examplesHttp]]
+    ] as Array<[string[], string[]]>) {
+      const keeper = await startKeeper(flags, { command })
+      const [first] = workers(keeper.fixture).map((w) => w.pid) as [number]
+      process.kill(first, 'SIGKILL')
+      const { match } = await keeper.fixture.waitFor(/worker 1 serves again \(worker=(\d+)/)
+      const next = Number(match[1])
+      // Past the moment a spare would have started after the restart (300 ms): a roll, and the status after it.
+      const from = keeper.fixture.lines.length
+      process.kill(keeper.pid, 'SIGHUP')
+      await keeper.fixture.waitFor(/generation 2 serves/, { from })
+      const [rolled] = workers(keeper.fixture).filter((w) => w.generation === 2).map((w) => w.pid) as [number]
+      await keeper.fixture.gone(next)
+      expect((await get(keeper.url)).pid).toBe(rolled)
+      expect(keeper.fixture.output).not.toMatch(/spare ready|from the spare/)
+      expect((await status(keeper.control)).spare).toBeNull()
+      expect(childrenOf(keeper.pid)).toEqual([rolled])
+      await closeAll()
+    }
+  })
+})
