@@ -1,10 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { ReloadError } from '@reload/core/keeper'
 import { parseArgs } from './args.js'
-import { dev } from './commands/dev.js'
-import { reload } from './commands/reload.js'
-import { run } from './commands/run.js'
-import { status } from './commands/status.js'
 import { help, usage } from './usage.js'
 
 /** Runs the `reload` command line; resolves with the exit code (undefined: the process exits on its own). */
@@ -14,10 +10,11 @@ export async function main (argv: string[]): Promise<number | undefined> {
     switch (command.name) {
       case 'help': process.stdout.write(command.command === undefined ? usage : help[command.command]); return 0
       case 'version': process.stdout.write(`${version()}\n`); return 0
-      case 'run': return await run(command.options)
-      case 'dev': return await dev(command.options)
-      case 'status': return await status(command)
-      case 'reload': return await reload(command)
+      // Each command loads its own modules only: a keeper starts its first worker sooner, `reload status` answers sooner.
+      case 'run': return await (await import('./commands/run.js')).run(command.options)
+      case 'dev': return await (await import('./commands/dev.js')).dev(command.options)
+      case 'status': return await (await import('./commands/status.js')).status(command)
+      case 'reload': return await (await import('./commands/reload.js')).reload(command)
     }
   } catch (err) {
     // A usage error exits 2, any other of reload's errors 1; anything else is a bug, and says so.
