@@ -9,6 +9,7 @@
 //             filled by one keeper before the first round: a keeper's first worker after a restart
 //   cold      the same with an empty cache folder each time: the first start of all
 //   no cache  the keeper again with NODE_DISABLE_COMPILE_CACHE=1
+//   no spare  the keeper again with --no-spare: its restarted worker starts from nothing, not from the spare
 // and the preload's own cost: `node -r @reload/core/register -e 0` against `node -e 0`, spawn to exit.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -154,12 +155,12 @@ async function alone (bin, app, nodeArgs = []) {
  * keeper's own ready figure; then, `serve` ms after that answer, a SIGKILL of the worker and the same for the
  * worker the keeper starts in its place.
  */
-async function keeper (bin, app, { cache, cacheHome, serve }) {
+async function keeper (bin, app, { cache, cacheHome, serve, flags = [] }) {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'reload-bench-start-'))
   const home = cacheHome ?? join(dir, 'cache')
   const env = { ...appEnv(port), XDG_CACHE_HOME: home, ...(!cache && { NODE_DISABLE_COMPILE_CACHE: '1' }) }
-  const args = [reloadBin, 'run', '--listen', `${host}:${port}`, '--control', join(dir, 'control.sock'), '--', bin, app]
+  const args = [reloadBin, 'run', '--listen', `${host}:${port}`, '--control', join(dir, 'control.sock'), ...flags, '--', bin, app]
   const child = new Child(bin, args, { env, cwd: dirname(app) })
   const url = `http://${host}:${port}/`
   const starting = (from) => child.waitFor(new RegExp(`^reload\\[${child.pid}\\]: starting worker 1 \\(worker=(\\d+) `), { from })
@@ -207,8 +208,8 @@ function ratios (a, b) {
 }
 
 async function oneNode (node, { app, rounds, serve, register }) {
-  const s = { alone: [], register: [], total: [], worker: [], keeperMs: [], restart: [], kill: [], plain: [], entry: [], coldWorker: [], coldRestart: [], noCacheWorker: [], noCacheRestart: [], noCacheKill: [] }
-  const kinds = ['alone', 'register', 'keeper', 'cold', 'no cache']
+  const s = { alone: [], register: [], total: [], worker: [], keeperMs: [], restart: [], kill: [], plain: [], entry: [], coldWorker: [], coldRestart: [], noCacheWorker: [], noCacheRestart: [], noCacheKill: [], noSpareRestart: [], noSpareKill: [] }
+  const kinds = ['alone', 'register', 'keeper', 'cold', 'no cache', 'no spare']
   const cacheHome = mkdtempSync(join(tmpdir(), 'reload-bench-cache-'))
   try {
     status(`start · ${node.version} · ${basename(app)} · filling the cache folder`)
@@ -239,6 +240,10 @@ async function sampleRounds (node, { app, rounds, serve, register, s, kinds, cac
         const k = await keeper(node.path, app, { cache: false, serve })
         s.noCacheWorker.push(k.worker); s.noCacheRestart.push(k.restart); s.noCacheKill.push(k.kill)
       }
+      if (kind === 'no spare') {
+        const k = await keeper(node.path, app, { cache: true, cacheHome, serve, flags: ['--no-spare'] })
+        s.noSpareRestart.push(k.restart); s.noSpareKill.push(k.kill)
+      }
       await sleep(50)
     }
     status(`start · ${node.version} · ${basename(app)} · round ${i + 1}/${rounds} · -e 0`)
@@ -259,7 +264,9 @@ async function sampleRounds (node, { app, rounds, serve, register, s, kinds, cac
     cacheWorker: ratioInterval(ratios(s.worker, s.noCacheWorker), 3),
     cacheRestart: ratioInterval(ratios(s.restart, s.noCacheRestart), 3),
     noCache: ratioInterval(ratios(s.noCacheWorker, s.alone), 3),
-    noCacheRestart: ratioInterval(ratios(s.noCacheRestart, s.alone), 3)
+    noCacheRestart: ratioInterval(ratios(s.noCacheRestart, s.alone), 3),
+    noSpareRestart: ratioInterval(ratios(s.noSpareRestart, s.alone), 3),
+    spare: ratioInterval(ratios(s.restart, s.noSpareRestart), 3)
   }
   return {
     node: node.path,
@@ -271,6 +278,7 @@ async function sampleRounds (node, { app, rounds, serve, register, s, kinds, cac
     keeper: { total: spread(s.total), worker: spread(s.worker), ready: spread(s.keeperMs), restart: spread(s.restart), kill: spread(s.kill) },
     cold: { worker: spread(s.coldWorker), restart: spread(s.coldRestart) },
     noCache: { worker: spread(s.noCacheWorker), restart: spread(s.noCacheRestart), kill: spread(s.noCacheKill) },
+    noSpare: { restart: spread(s.noSpareRestart), kill: spread(s.noSpareKill) },
     entry: { plain: spread(s.plain), register: spread(s.entry), delta: entryDelta },
     ratios: r,
     targets: {
@@ -316,7 +324,7 @@ export function startLine (r) {
   if (r.error !== undefined) return `start · ${r.version} · ${r.app}: error: ${r.error.split('\n')[0]}`
   const k = r.keeper
   return `start · ${r.version} · ${r.app}: spawn → first answer (medians of ${r.rounds}): alone ${fmt(r.alone.median)} ms, -r register ${fmt(r.register.median)} ms, ` +
-    `reload run ${fmt(k.total.median)} ms (its worker ${fmt(k.worker.median)} ms, restarted ${fmt(k.restart.median)} ms, first of all ${fmt(r.cold?.worker.median)} ms); ` +
+    `reload run ${fmt(k.total.median)} ms (its worker ${fmt(k.worker.median)} ms, restarted ${fmt(k.restart.median)} ms, without the spare ${fmt(r.noSpare?.restart.median)} ms, first of all ${fmt(r.cold?.worker.median)} ms); ` +
     `worker ÷ alone ${ci(r.ratios.worker)} ${r.targets.worker}, first of all ÷ alone ${ci(r.ratios.cold)} ${r.targets.cold}, restarted ÷ alone ${ci(r.ratios.restart)} ${r.targets.restart} (target ≤ ${startTarget}); ` +
     `the preload's own cost ${fmt(r.entry.delta.median)} ms ${r.targets.entry} (target ≤ ${entryTarget} ms); ` +
     `compile cache ÷ none: worker ${ci(r.ratios.cacheWorker)}, restarted ${ci(r.ratios.cacheRestart)}`
@@ -345,27 +353,28 @@ export function startMarkdown (part) {
     'the keeper\'s `starting worker` line (**worker**: the keeper\'s first, with the compile cache a keeper before it left in the cache folder, ' +
     'as after a restart of the keeper); then, ' +
     `${fmt(c.serve)} ms after that answer, a SIGKILL of the worker and the one the keeper starts in its place, the same way (**restarted**). ` +
+    'A restarted worker starts from the keeper\'s spare (booted before the kill, waiting before the app\'s first line): **no spare** is the keeper again with `--no-spare`, its restarted worker started from nothing. ' +
     '**first of all**: the keeper again with an empty cache folder, the first start of all. **no cache**: the keeper again with `NODE_DISABLE_COMPILE_CACHE=1`. ' +
     `Samples interleaved, the order turning each round; ${fmt(c.rounds)} rounds per Node. Ratios are per round (geometric mean, 95% interval). ` +
     'Under the keeper the first GET waits in the held socket\'s backlog and is answered as soon as the worker accepts, where the app alone refuses ' +
     'it until it listens (up to 2 ms more); and the worker\'s clock starts at its `starting worker` line, after its spawn: both tilt the ' +
     'comparison a little towards the worker. Every process runs without NODE_EXTRA_CA_CERTS (Node 20 reads it at each start). **The preload\'s own cost**: `node -r @reload/core/register -e 0` against `node -e 0`, spawn to exit, in pairs.', '')
   for (const s of part.skipped ?? []) lines.push(`**Skipped**: ${s.why}.`, '')
-  lines.push("| Node | app | alone | -r register | keeper | worker | worker, restarted | worker, first of all | keeper's ready (ms=) | kill → answer |")
-  lines.push('|---|---|---|---|---|---|---|---|---|---|')
+  lines.push("| Node | app | alone | -r register | keeper | worker | worker, restarted | restarted, no spare | worker, first of all | keeper's ready (ms=) | kill → answer | kill → answer, no spare |")
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of part.rows ?? []) {
-    if (r.error !== undefined) { lines.push(`| ${r.version} | ${r.app} | **error**: ${r.error.split('\n')[0]} | | | | | | | |`); continue }
+    if (r.error !== undefined) { lines.push(`| ${r.version} | ${r.app} | **error**: ${r.error.split('\n')[0]} | | | | | | | | | |`); continue }
     const k = r.keeper
-    lines.push(`| ${r.version} | ${r.app} | ${mid(r.alone)} | ${mid(r.register)} | ${mid(k.total)} | ${mid(k.worker)} | ${mid(k.restart)} | ${mid(r.cold?.worker)} | ${mid(k.ready)} | ${mid(k.kill)} |`)
+    lines.push(`| ${r.version} | ${r.app} | ${mid(r.alone)} | ${mid(r.register)} | ${mid(k.total)} | ${mid(k.worker)} | ${mid(k.restart)} | ${mid(r.noSpare?.restart)} | ${mid(r.cold?.worker)} | ${mid(k.ready)} | ${mid(k.kill)} | ${mid(r.noSpare?.kill)} |`)
   }
   lines.push('', 'Medians (min–max), ms.', '')
-  lines.push('| Node | app | register ÷ alone | keeper ÷ alone | **worker ÷ alone** | **restarted ÷ alone** | **first of all ÷ alone** | first of all, restarted ÷ alone | no cache ÷ alone: worker, restarted | compile cache ÷ none: worker, restarted | preload\'s own cost: -e 0 with ÷ without, median difference |')
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|')
+  lines.push('| Node | app | register ÷ alone | keeper ÷ alone | **worker ÷ alone** | **restarted ÷ alone** | **first of all ÷ alone** | first of all, restarted ÷ alone | restarted, no spare ÷ alone | spare ÷ no spare, restarted | no cache ÷ alone: worker, restarted | compile cache ÷ none: worker, restarted | preload\'s own cost: -e 0 with ÷ without, median difference |')
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of part.rows ?? []) {
     if (r.error !== undefined) continue
     const x = r.ratios
     lines.push(`| ${r.version} | ${r.app} | ${ci(x.register)} | ${ci(x.keeper)} | **${ci(x.worker)}** ${mark(r.targets.worker)} | **${ci(x.restart)}** ${mark(r.targets.restart)} | ` +
-      `**${ci(x.cold)}** ${mark(r.targets.cold)} | ${ci(x.coldRestart)} | ${ci(x.noCache)}, ${ci(x.noCacheRestart)} | ${ci(x.cacheWorker)}, ${ci(x.cacheRestart)} | ` +
+      `**${ci(x.cold)}** ${mark(r.targets.cold)} | ${ci(x.coldRestart)} | ${ci(x.noSpareRestart)} | ${ci(x.spare)} | ${ci(x.noCache)}, ${ci(x.noCacheRestart)} | ${ci(x.cacheWorker)}, ${ci(x.cacheRestart)} | ` +
       `${ci(x.entry)}, **${fmt(r.entry.delta.median)} ms** ${mark(r.targets.entry)} |`)
   }
   lines.push('', `**Targets:** a worker's time to first answer ≤ ${startTarget} × the app alone, judged on the 95% interval (met when all of it is at most ` +
