@@ -1,18 +1,13 @@
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, get, isAlive, Load, root } from '@reload/test-helpers'
+import { childrenOf } from './dev-helpers.js'
 import { answeredBy, status, startKeeper, workers } from './helpers.js'
 
 afterEach(closeAll)
 
 const spareApp = join(root, 'test/keeper/fixtures/spare-app.cjs')
 const examplesHttp = join(root, 'examples/http/server.js')
-
-/** The keeper's children now, from /proc. */
-function childrenOf (pid: number): number[] {
-  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((p) => p !== '').map(Number)
-}
 
 describe('reload run: the spare', () => {
   it.each([1, 2])('with %i worker(s), a SIGKILLed worker is replaced by the spare under keep-alive load: 0 refused, the app starts at once, and a new spare follows', async (count) => {
@@ -74,6 +69,29 @@ describe('reload run: the spare', () => {
     process.kill(keeper.pid, 'SIGTERM')
     expect((await keeper.fixture.exited(20_000)).code).toBe(0)
     for (const pid of [second, ...rolled]) expect(isAlive(pid)).toBe(false)
+  })
+
+  it('after a failed roll the spare of the old generation exits, and a crash starts a worker of the new one from nothing; the next good roll brings one back', async () => {
+    const keeper = await startKeeper()
+    const { match } = await keeper.fixture.waitFor(/spare ready \(pid (\d+)\)/)
+    const spare = Number(match[1])
+    keeper.behave('fail')
+    let from = keeper.fixture.lines.length
+    process.kill(keeper.pid, 'SIGHUP')
+    await keeper.fixture.waitFor(/ERR_RELOAD_ROLL_FAILED/, { from })
+    await keeper.fixture.gone(spare)
+    const [serving] = workers(keeper.fixture).filter((w) => w.generation === 1).map((w) => w.pid) as [number]
+    expect((await get(keeper.url)).pid).toBe(serving)
+    keeper.behave('ok')
+    from = keeper.fixture.lines.length
+    process.kill(serving, 'SIGKILL')
+    const { match: again } = await keeper.fixture.waitFor(/worker 1 serves again \(worker=(\d+) generation=2\)/, { from })
+    expect(keeper.fixture.lines.slice(from).map((l) => l.text).join('\n')).not.toMatch(/from the spare/)
+    expect((await get(keeper.url)).pid).toBe(Number(again[1]))
+    from = keeper.fixture.lines.length
+    process.kill(keeper.pid, 'SIGHUP')
+    await keeper.fixture.waitFor(/generation 3 serves/, { from })
+    await keeper.fixture.waitFor(/spare ready \(pid \d+\).*generation=3\)/, { from })
   })
 
   it('a spare killed while it waits is started again, and one that keeps dying is given up on with a warning; workers serve on', async () => {

@@ -44,9 +44,10 @@ export class Standby {
 
   /** Starts a spare for `generation` when there is none (dismissing one of another generation). */
   want (generation: number): void {
-    if (!this.#enabled || this.#context.stop.aborted || !this.#holds.has(generation) || this.#deaths >= DEATHS) return
     if (this.#entry?.generation === generation) return
+    // One of another generation is no use: restarts start workers of this one (after a failed roll too).
     this.dismiss()
+    if (!this.#enabled || this.#context.stop.aborted || !this.#holds.has(generation) || this.#deaths >= DEATHS) return
     const child = holdWorker(spawnOptions(this.#context, generation, 'the spare'))
     if (child === undefined) return
     const gone = new Promise<void>((resolve) => { child.process.once('exit', () => { resolve() }) })
