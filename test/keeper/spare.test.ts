@@ -1,6 +1,7 @@
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, get, isAlive, Load, root } from '@reload/test-helpers'
+import { closeAll, get, isAlive, Load, root, tempDir, until } from '@reload/test-helpers'
 import { childrenOf } from './dev-helpers.js'
 import { answeredBy, status, startKeeper, workers } from './helpers.js'
 
@@ -8,6 +9,7 @@ afterEach(closeAll)
 
 const spareApp = join(root, 'test/keeper/fixtures/spare-app.cjs')
 const examplesHttp = join(root, 'examples/http/server.js')
+const gate = join(root, 'test/keeper/fixtures/spare-gate.cjs')
 
 describe('reload run: the spare', () => {
   it.each([1, 2])('with %i worker(s), a SIGKILLed worker is replaced by the spare under keep-alive load: 0 refused, the app starts at once, and a new spare follows', async (count) => {
@@ -31,13 +33,14 @@ describe('reload run: the spare', () => {
     // the replacement gets new connections.
     const after = load.outcomes.length
     await load.until((o) => o.length >= after + 200, '200 responses after the replacement')
+    // With two workers, a new connection goes to the one with the fewest open: the replacement, which has none
+    // while the load's connections are all on the other.
+    const answer = await get(keeper.url)
+    expect(answer.pid).toBe(spare)
     const outcomes = (await load.stop()).slice(before)
     expect(outcomes.filter((o) => o.error === 'ECONNREFUSED')).toEqual([])
     // Only what the killed worker had in flight fails: at most one request per connection.
     expect(load.failures.length).toBeLessThanOrEqual(connections)
-    // With two workers, a new connection goes to the one with the fewest: the replacement, which has none yet.
-    const answer = await get(keeper.url)
-    expect(answer.pid).toBe(spare)
     // Its process had waited, booted, since before the kill: its app's first line ran that much after its start.
     const firstLine = Number(/first-line=(\d+)/.exec(answer.body)?.[1])
     expect(firstLine).toBeGreaterThanOrEqual(held)
@@ -108,6 +111,47 @@ describe('reload run: the spare', () => {
     expect(keeper.fixture.lines[from]?.text).toMatch(/3 did in a row: starting no more/)
     expect((await get(keeper.url)).pid).toBe(worker)
     expect((await status(keeper.control)).spare).toBeNull()
+  })
+
+  it('a spare killed while it boots, before it waits, counts as one that died: the next one comes once the boot is possible again', async () => {
+    const dir = tempDir()
+    const gateFile = join(dir, 'gate')
+    writeFileSync(gateFile, 'slow')
+    const keeper = await startKeeper([], { command: [process.execPath, spareApp], env: { NODE_OPTIONS: `--require=${gate}`, GATE_FILE: gateFile } })
+    const [worker] = workers(keeper.fixture).map((w) => w.pid) as [number]
+    let booting = 0
+    await until(() => { booting = childrenOf(keeper.pid).find((pid) => pid !== worker) ?? 0; return booting !== 0 }, 'a spare started')
+    expect((await status(keeper.control)).spare).toMatchObject({ pid: booting, holding: false })
+    process.kill(booting, 'SIGKILL')
+    const { index } = await keeper.fixture.waitFor(new RegExp(`the spare \\(pid ${booting}\\) exited with SIGKILL before it was used`))
+    writeFileSync(gateFile, '')
+    const { match } = await keeper.fixture.waitFor(/spare ready \(pid (\d+)\)/, { from: index })
+    expect(Number(match[1])).not.toBe(booting)
+    expect(keeper.fixture.output).not.toMatch(/did not wait for its turn/)
+  })
+
+  it('a spare that runs the app without waiting is stopped, and drains what it took: 0 failed under load, and no more spares', async () => {
+    const dir = tempDir()
+    const gateFile = join(dir, 'gate')
+    writeFileSync(gateFile, 'leave')
+    const keeper = await startKeeper([], { command: [process.execPath, spareApp], env: { NODE_OPTIONS: `--require=${gate}`, GATE_FILE: gateFile } })
+    const [worker] = workers(keeper.fixture).map((w) => w.pid) as [number]
+    const load = new Load(keeper.url, { connections: 8 }).start()
+    const { match } = await keeper.fixture.waitFor(/the spare \(pid (\d+)\) did not wait for its turn: stopping it, and starting no more/)
+    const stray = Number(match[1])
+    await keeper.fixture.gone(stray)
+    const after = load.outcomes.length
+    await load.until((o) => o.length >= after + 100, '100 responses after the stray spare is gone')
+    await load.stop()
+    expect(load.failures).toEqual([])
+    expect(load.outcomes.every((o) => o.pid === worker || o.pid === stray)).toBe(true)
+    expect((await status(keeper.control)).spare).toBeNull()
+    // A crash still starts a worker, from nothing.
+    const from = keeper.fixture.lines.length
+    process.kill(worker, 'SIGKILL')
+    const { match: again } = await keeper.fixture.waitFor(/worker 1 serves again \(worker=(\d+)/, { from })
+    expect((await get(keeper.url)).pid).toBe(Number(again[1]))
+    expect(keeper.fixture.lines.slice(from).map((l) => l.text).join('\n')).not.toMatch(/from the spare|spare ready/)
   })
 
   it('--no-spare keeps none, and neither does an app that runs without the preload: a crash starts a fresh worker', async () => {

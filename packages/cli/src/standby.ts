@@ -7,6 +7,8 @@ import { spawnOptions } from './spawn.js'
 const DEATHS = 3
 // How long a dismissed spare has to exit on its own before it is killed.
 const DISMISS_WAIT = 5000
+// How long a spare whose hold socket closed without a word has to exit before it counts as running on.
+const CLOSED_WAIT = 1000
 
 /** The keeper's spare as `reload status` shows it. */
 export interface SpareStatus { pid: number, generation: number, holding: boolean }
@@ -53,18 +55,26 @@ export class Standby {
     const gone = new Promise<void>((resolve) => { child.process.once('exit', () => { resolve() }) })
     const entry: Entry = { child, generation, holding: false, gone }
     this.#entry = entry
-    child.holding.then((holding) => {
-      if (this.#entry !== entry) return
-      if (holding) {
-        entry.holding = true
-        this.#context.log.info({ spare: child.pid, generation }, `spare ready (pid ${child.pid}): a worker that must start again starts from it`)
-        return
-      }
-      // It ran on without holding: whatever it took, it drains.
+    const runsOn = (): boolean => this.#entry === entry && child.process.exitCode === null && child.process.signalCode === null
+    // It runs without waiting (what it took, it drains): no spare of this command is of use.
+    const notHolding = (): void => {
+      if (!runsOn()) return
       this.#context.log.warn({ spare: child.pid }, `the spare (pid ${child.pid}) did not wait for its turn: stopping it, and starting no more`)
       this.#deaths = DEATHS
       this.#entry = undefined
       child.process.kill('SIGTERM')
+    }
+    child.holding.then((said) => {
+      if (this.#entry !== entry) return
+      if (said === 'held') {
+        entry.holding = true
+        this.#context.log.info({ spare: child.pid, generation }, `spare ready (pid ${child.pid}): a worker that must start again starts from it`)
+      } else if (said === 'other') {
+        notHolding()
+      } else {
+        // Closed without a word: it died while it booted (its exit, below, says so), or it closed the fd and runs on.
+        later(CLOSED_WAIT, notHolding)
+      }
     }, () => {})
     child.process.once('exit', (code, signal) => {
       if (this.#entry !== entry) return

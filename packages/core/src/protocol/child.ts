@@ -223,8 +223,11 @@ function whenReady (options: SpawnOptions, child: ChildProcess, file: string): P
 export interface HeldChild {
   pid: number
   process: ChildProcess
-  /** It said it holds: it runs the app on `go`, and exits on `dismiss`. */
-  readonly holding: Promise<boolean>
+  /**
+   * `held` once it says it waits (it runs the app on `go`, and exits on `dismiss`); `other` when it said
+   * something else; `closed` when its end of the socket closed first (it exited, or closed the fd).
+   */
+  readonly holding: Promise<'held' | 'other' | 'closed'>
   /**
    * Lets it run the app; resolves once it is ready, as {@link spawnGeneration} does (the ready timeout counts
    * from now). `now` names it and hears it from here on (`what`, `onSpawn`, `onMessage`, `signal`).
@@ -251,15 +254,15 @@ export function holdGeneration (options: SpawnOptions): HeldChild | undefined {
   }
   const hold = child.stdio[holdFd(options)] as Socket | null | undefined
   let said = ''
-  const holding = new Promise<boolean>((resolve) => {
-    if (hold == null) { resolve(false); return }
+  const holding = new Promise<'held' | 'other' | 'closed'>((resolve) => {
+    if (hold == null) { resolve('closed'); return }
     hold.setEncoding('utf8')
     hold.on('data', (chunk: string) => {
       said += chunk
-      if (said.includes('\n')) resolve(said.startsWith('HELD\n'))
+      if (said.includes('\n')) resolve(said.startsWith('HELD\n') ? 'held' : 'other')
     })
     hold.on('error', () => {})
-    hold.on('close', () => { resolve(false) })
+    hold.on('close', () => { resolve('closed') })
   })
   hold?.unref()
   let released = false
