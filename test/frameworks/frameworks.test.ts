@@ -1,10 +1,12 @@
 // The production servers of popular frameworks under `reload run --workers 2`, with no reload code and
 // no framework setting: 4 rolls under 16 keep-alive loops with 0 failed requests, 2 worker SIGKILLs with
-// 0 refused, a clean shutdown that leaves no process behind, and no stack trace anywhere in the output.
+// 0 refused (each replaced from the keeper's spare), a clean shutdown that leaves no process behind, and no
+// stack trace anywhere in the output.
 // The registry apps are installed and built by setup.ts.
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, isAlive, Load, root, until } from '@reload/test-helpers'
+import { childrenOf } from '../keeper/dev-helpers.js'
 import { answeredBy, cli } from '../keeper/helpers.js'
 import { runKeeper, serving } from './helpers.js'
 
@@ -28,7 +30,7 @@ const frameworks = [
 const stackLine = /^\s+at .+(:\d+:\d+\)?|\(native\))$/m
 
 describe.each(frameworks)('$name under reload run --workers 2', ({ cwd, command }) => {
-  it('4 rolls under keep-alive load: 0 failed; 2 worker SIGKILLs: 0 refused; shutdown: exit 0, nothing left, no stack trace', async () => {
+  it('4 rolls under keep-alive load: 0 failed; 2 worker SIGKILLs, each replaced from the spare: 0 refused; shutdown: exit 0, nothing left, no stack trace', async () => {
     const { keeper, port, control } = await runKeeper(cwd, ['--workers', '2'], command, { NEXT_TELEMETRY_DISABLED: '1' })
     await keeper.waitFor(/2 workers ready on/, { timeout: 60_000 })
     const url = `http://127.0.0.1:${port}`
@@ -49,11 +51,18 @@ describe.each(frameworks)('$name under reload run --workers 2', ({ cwd, command 
     }
     const rolled = load.outcomes.length
     expect(load.failures).toEqual([])
+    // Each killed worker is replaced from the keeper's spare: the framework's server boots held, then runs.
+    let spareFrom = keeper.lines.findIndex((l) => l.text.includes('generation 5 serves'))
     for (const kill of [1, 2]) {
+      const { match: spare, index } = await keeper.waitFor(/spare ready \(pid (\d+)\).*generation=5\)/, { from: spareFrom, timeout: 30_000 })
+      spareFrom = index + 1
+      seen.add(Number(spare[1]))
       const victim = serving(keeper.output)[kill - 1] as number
       const before = keeper.lines.length
       process.kill(victim, 'SIGKILL')
+      await keeper.waitFor(new RegExp(`worker ${kill} starts from the spare \\(pid ${spare[1]}\\)`), { from: before, timeout: 30_000 })
       const { match } = await keeper.waitFor(new RegExp(`worker ${kill} serves again \\(worker=(\\d+)`), { from: before, timeout: 30_000 })
+      expect(Number(match[1])).toBe(Number(spare[1]))
       seen.add(victim)
       const next = Number(match[1])
       seen.add(next)
@@ -64,6 +73,8 @@ describe.each(frameworks)('$name under reload run --workers 2', ({ cwd, command 
     expect(refused).toEqual([])
     // What a killed worker had in flight dies with it: at most one request per connection of the load.
     expect(outcomes.slice(rolled).filter((o) => o.error !== undefined || o.status !== 200).length).toBeLessThanOrEqual(2 * 16)
+    // The spare too, and one still booting: every process of the keeper's.
+    for (const pid of childrenOf(keeper.child.pid as number)) seen.add(pid)
     process.kill(keeper.child.pid as number, 'SIGTERM')
     const { code } = await keeper.exited(30_000)
     expect(code, keeper.output).toBe(0)
