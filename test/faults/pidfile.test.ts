@@ -21,9 +21,12 @@ describe('pid file (hardening cases 3 and 4)', () => {
     // The temporary name used to be `.<basename>.<pid>.tmp`: plant it for every pid the next generation
     // can get (pids are handed out in order from the last one; the other test worker's processes take
     // hundreds meanwhile on a busy run, so the range is wide).
+    // Past pid_max (32768 on many machines) the kernel goes on from 300, the first pid it hands out again.
     const last = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'))
+    const max = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'))
     const planted = new Set<number>()
-    for (let n = last + 1; n <= last + 5000; n++) {
+    for (let k = 1; k <= 5000; k++) {
+      const n = last + k < max ? last + k : last + k - max + 300
       symlinkSync(victim, join(dir, `.app.pid.${n}.tmp`))
       planted.add(n)
     }
