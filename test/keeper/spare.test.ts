@@ -11,6 +11,15 @@ const spareApp = join(root, 'test/keeper/fixtures/spare-app.cjs')
 const examplesHttp = join(root, 'examples/http/server.js')
 const gate = join(root, 'test/keeper/fixtures/spare-gate.cjs')
 
+/** A keeper of spare-app.cjs whose spares meet spare-gate.cjs as they boot, set to `mode`; its first worker's pid. */
+async function gatedKeeper (mode: 'slow' | 'leave'): Promise<{ keeper: Awaited<ReturnType<typeof startKeeper>>, gateFile: string, worker: number }> {
+  const gateFile = join(tempDir(), 'gate')
+  writeFileSync(gateFile, mode)
+  const keeper = await startKeeper([], { command: [process.execPath, spareApp], env: { NODE_OPTIONS: `--require=${gate}`, GATE_FILE: gateFile } })
+  const [worker] = workers(keeper.fixture).map((w) => w.pid) as [number]
+  return { keeper, gateFile, worker }
+}
+
 describe('reload run: the spare', () => {
   it.each([1, 2])('with %i worker(s), a SIGKILLed worker is replaced by the spare under keep-alive load: 0 refused, the app starts at once, and a new spare follows', async (count) => {
     const keeper = await startKeeper(['--workers', String(count)], { command: [process.execPath, spareApp] })
@@ -114,11 +123,7 @@ describe('reload run: the spare', () => {
   })
 
   it('a spare killed while it boots, before it waits, counts as one that died: the next one comes once the boot is possible again', async () => {
-    const dir = tempDir()
-    const gateFile = join(dir, 'gate')
-    writeFileSync(gateFile, 'slow')
-    const keeper = await startKeeper([], { command: [process.execPath, spareApp], env: { NODE_OPTIONS: `--require=${gate}`, GATE_FILE: gateFile } })
-    const [worker] = workers(keeper.fixture).map((w) => w.pid) as [number]
+    const { keeper, gateFile, worker } = await gatedKeeper('slow')
     let booting = 0
     await until(() => { booting = childrenOf(keeper.pid).find((pid) => pid !== worker) ?? 0; return booting !== 0 }, 'a spare started')
     expect((await status(keeper.control)).spare).toMatchObject({ pid: booting, holding: false })
@@ -131,11 +136,7 @@ describe('reload run: the spare', () => {
   })
 
   it('a spare that runs the app without waiting is stopped, and drains what it took: 0 failed under load, and no more spares', async () => {
-    const dir = tempDir()
-    const gateFile = join(dir, 'gate')
-    writeFileSync(gateFile, 'leave')
-    const keeper = await startKeeper([], { command: [process.execPath, spareApp], env: { NODE_OPTIONS: `--require=${gate}`, GATE_FILE: gateFile } })
-    const [worker] = workers(keeper.fixture).map((w) => w.pid) as [number]
+    const { keeper, worker } = await gatedKeeper('leave')
     const load = new Load(keeper.url, { connections: 8 }).start()
     const { match } = await keeper.fixture.waitFor(/the spare \(pid (\d+)\) did not wait for its turn: stopping it, and starting no more/)
     const stray = Number(match[1])
