@@ -34,6 +34,11 @@ export interface SpawnContext {
   log: Logger
 }
 
+// LIVENESS=1, HOLDS=1 and HANDOFF= come before READY=1, and are heard then: once ready, they say nothing new.
+function saidAtStart (message: ChildMessage): boolean {
+  return message.type === 'liveness' || message.type === 'handoff' || message.type === 'holds'
+}
+
 /** How every worker of generation `generation` is started; `what` names it in messages. */
 export function spawnOptions (c: SpawnContext, generation: number, what: string): SpawnOptions {
   const [file, ...args] = c.options.command as [string, ...string[]]
@@ -61,7 +66,7 @@ export function spawnOptions (c: SpawnContext, generation: number, what: string)
 export async function spawn (c: SpawnContext, slot: number, generation: number, hooks: SpawnHooks, spare?: HeldChild): Promise<Worker> {
   let worker: Worker | undefined
   const what = `worker ${slot} (generation ${generation})`
-  const onMessage = (message: ChildMessage): void => { if ((message.type === 'liveness' || message.type === 'handoff' || message.type === 'holds') && worker !== undefined) hooks.heard(worker, message) }
+  const onMessage = (message: ChildMessage): void => { if (saidAtStart(message) && worker !== undefined) hooks.heard(worker, message) }
   const onSpawn = (pid: number, _attempt: number, process: ChildProcess): void => {
     const w = newWorker({ slot, generation, pid, process, started: performance.now() })
     worker = w
@@ -78,8 +83,7 @@ export async function spawn (c: SpawnContext, slot: number, generation: number, 
   const link = child.link
   const lines = new LineReader((line) => {
     const message = decodeChild(line)
-    // LIVENESS=1, HOLDS=1 and HANDOFF= come before READY=1: once ready, they say nothing new.
-    if (message !== undefined && message.type !== 'liveness' && message.type !== 'handoff' && message.type !== 'holds') hooks.heard(ready, message)
+    if (message !== undefined && !saidAtStart(message)) hooks.heard(ready, message)
   })
   link?.on('data', (chunk: string | Buffer) => { lines.push(chunk) })
   link?.on('error', () => {})
