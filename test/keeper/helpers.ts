@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { join } from 'node:path'
-import { logArrivals, request, root, startProcess, tempDir, which, type Fixture, type StartOptions } from '@reload/test-helpers'
+import { logArrivals, request, root, startProcess, tempDir, which, type Fixture, type Outcome, type StartOptions } from '@reload/test-helpers'
 
 export const reloadBin = join(root, 'packages/cli/bin/reload.js')
 export const plainApp = join(root, 'test/keeper/fixtures/plain-app.js')
@@ -80,13 +80,14 @@ export async function status (control: string): Promise<Record<string, any>> {
 }
 
 /**
- * Sends requests on new connections, kept open, until every pid of `pids` has answered; throws after
- * `timeout`. Open, because with more than one worker the keeper hands each new connection to the worker
+ * Sends requests on new connections, kept open, until every pid of `pids` has answered (resolves with each one's
+ * first answer); throws after `timeout`. Open, because with more than one worker the keeper hands each new connection to the worker
  * with the fewest open: one that holds a load's keep-alive connections gets new ones only once the others
  * hold as many.
  */
-export async function answeredBy (url: string, pids: number[], timeout = 15_000): Promise<void> {
+export async function answeredBy (url: string, pids: number[], timeout = 15_000): Promise<Map<number, Outcome>> {
   const want = new Set(pids)
+  const first = new Map<number, Outcome>()
   const deadline = Date.now() + timeout
   const agents: http.Agent[] = []
   try {
@@ -96,11 +97,16 @@ export async function answeredBy (url: string, pids: number[], timeout = 15_000)
       const agent = new http.Agent({ keepAlive: true })
       agents.push(agent)
       const outcomes = await Promise.all(Array.from({ length: 4 }, async () => await request(url, { agent })))
-      for (const outcome of outcomes) if (outcome.pid !== undefined) want.delete(outcome.pid)
+      for (const outcome of outcomes) {
+        if (outcome.pid === undefined || !want.has(outcome.pid)) continue
+        want.delete(outcome.pid)
+        first.set(outcome.pid, outcome)
+      }
     }
   } finally {
     for (const agent of agents) agent.destroy()
   }
+  return first
 }
 
 /**
