@@ -110,7 +110,8 @@ describe('HTTP/2 (h2c) across reloads', () => {
       expect(goaways.length).toBeGreaterThanOrEqual(2)
       expect(new Set(goaways.slice(1))).toEqual(new Set(['0/1']))
       await fixture.gone(pid)
-      expect(fixture.output).toMatch(new RegExp(`reload\\[${pid}\\]: exiting \\(code=0\\)`))
+      // Its last lines can reach the pipe after the process is seen gone.
+      await fixture.waitFor(new RegExp(`reload\\[${pid}\\]: exiting \\(code=0\\)`))
     } finally {
       slow.kill()
       fresh?.kill()
