@@ -59,31 +59,37 @@ function * readTable (path: string, done: () => boolean): Generator<string> {
 function linuxTables (wanted: Set<number>): Tables | undefined {
   if (process.platform !== 'linux') return undefined
   const byInode = new Map<number, FdFact>()
-  let found = 0
-  const done = (): boolean => found === wanted.size
-  for (const [file, decode] of [['tcp', ipv4], ['tcp6', ipv6]] as const) {
-    if (done()) break
-    for (const line of readTable(`/proc/self/net/${file}`, done)) {
-      const f = line.trim().split(/\s+/)
-      const [host, port] = (f[1] ?? '').split(':')
-      const inode = Number(f[9])
-      if (host === undefined || port === undefined || !Number.isSafeInteger(inode) || inode === 0) continue
-      const portNumber = parseInt(port, 16)
-      // Bound and never connected (TCP_CLOSE with a port): what `reload run` hands its first worker, whose
-      // listen() makes it listen.
-      byInode.set(inode, { kind: 'tcp', host: decode(host), port: portNumber, listening: f[3] === '0A', bound: f[3] === '07' && portNumber !== 0 })
-      if (wanted.has(inode)) found++
-    }
+  const found = new Set<number>()
+  const done = (): boolean => found.size === wanted.size
+  const note = (inode: number, fact: FdFact): void => {
+    byInode.set(inode, fact)
+    if (wanted.has(inode)) found.add(inode)
   }
-  for (const line of done() ? [] : readTable('/proc/self/net/unix', done)) {
-    const f = line.trim().split(/\s+/)
-    const inode = Number(f[6])
-    if (!Number.isSafeInteger(inode) || inode === 0) continue
-    const path = f.slice(7).join(' ')
-    // __SO_ACCEPTCON: the socket listens.
-    const listening = (parseInt(f[3] ?? '0', 16) & 0x10000) !== 0
-    byInode.set(inode, { kind: 'unix', path: path === '' ? undefined : path.replace(/^@/, '\0'), listening, bound: !listening && f[5] === '01' && path !== '' && f[4] === '0001' })
-    if (wanted.has(inode)) found++
+  // A table read in chunks can skip lines when sockets come and go between two reads (the kernel resumes
+  // by position), so a socket we hold and did not find is looked for again.
+  for (let pass = 0; pass < 3 && !done(); pass++) {
+    for (const [file, decode] of [['tcp', ipv4], ['tcp6', ipv6]] as const) {
+      if (done()) break
+      for (const line of readTable(`/proc/self/net/${file}`, done)) {
+        const f = line.trim().split(/\s+/)
+        const [host, port] = (f[1] ?? '').split(':')
+        const inode = Number(f[9])
+        if (host === undefined || port === undefined || !Number.isSafeInteger(inode) || inode === 0) continue
+        const portNumber = parseInt(port, 16)
+        // Bound and never connected (TCP_CLOSE with a port): what `reload run` hands its first worker, whose
+        // listen() makes it listen.
+        note(inode, { kind: 'tcp', host: decode(host), port: portNumber, listening: f[3] === '0A', bound: f[3] === '07' && portNumber !== 0 })
+      }
+    }
+    for (const line of done() ? [] : readTable('/proc/self/net/unix', done)) {
+      const f = line.trim().split(/\s+/)
+      const inode = Number(f[6])
+      if (!Number.isSafeInteger(inode) || inode === 0) continue
+      const path = f.slice(7).join(' ')
+      // __SO_ACCEPTCON: the socket listens.
+      const listening = (parseInt(f[3] ?? '0', 16) & 0x10000) !== 0
+      note(inode, { kind: 'unix', path: path === '' ? undefined : path.replace(/^@/, '\0'), listening, bound: !listening && f[5] === '01' && path !== '' && f[4] === '0001' })
+    }
   }
   return byInode.size > 0 ? { byInode } : undefined
 }
