@@ -16,7 +16,7 @@
 //                                 The package's own exports stay tsc's files.
 // Each ES module costs a start its own resolve, read, compile and link (measured: the reloader's 31 files
 // took about 20 ms more than one file on Node 20, 15 ms on Node 22 and 24).
-import { readFile, rm } from 'node:fs/promises'
+import { readdir, readFile, rm } from 'node:fs/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -90,7 +90,6 @@ await bundle('register.ts', join(dist, 'register.cjs'), 'cjs', reloaderBundle)
 // place (dist/preload.js resolves @reload/core/register from there, dist/dev-spare.js names dist/dev-preload.js).
 const cliDist = join(cli, 'dist')
 const cliOut = join(cliDist, 'bundle')
-await rm(cliOut, { recursive: true, force: true })
 const cliBuild = await build({
   entryPoints: { main: join(cli, 'src', 'main.ts') },
   outdir: cliOut,
@@ -115,4 +114,10 @@ for (const input of Object.keys(cliBuild.metafile.inputs).map((path) => resolve(
     console.error(`scripts/bundle.mjs: the command line's bundle takes in ${input}, which uses import.meta: import it from a module the bundle leaves out`)
     process.exit(1)
   }
+}
+// Chunks of an earlier build are removed after this one is written, not before: every package's prepack runs
+// this script, and pnpm may pack @reload/cli while another's run is still writing.
+const written = new Set(Object.keys(cliBuild.metafile.outputs).map((path) => resolve(path)))
+for (const file of await readdir(cliOut)) {
+  if (!written.has(join(cliOut, file))) await rm(join(cliOut, file), { force: true })
 }
