@@ -25,6 +25,7 @@ const core = fileURLToPath(new URL('../packages/core/', import.meta.url))
 const src = join(core, 'src')
 const dist = join(core, 'dist')
 const cli = fileURLToPath(new URL('../packages/cli/', import.meta.url))
+const root = fileURLToPath(new URL('../', import.meta.url))
 
 // A bundle is not where its modules' files are: `new URL('./holder-main.js', import.meta.url)` must still
 // name the file beside the module that wrote it, so each `import.meta.url` becomes that module's place in dist.
@@ -105,10 +106,12 @@ const cliBuild = await build({
   sourcemap: true,
   sourcesContent: false,
   metafile: true,
-  logLevel: 'warning'
+  logLevel: 'warning',
+  // The same files, named alike, from whichever package's prepack runs this: chunk names hash the paths in them.
+  absWorkingDir: root
 })
 // A module of core taken in keeps no place of its own: one that asks where it is would be answered wrong.
-for (const input of Object.keys(cliBuild.metafile.inputs).map((path) => resolve(path))) {
+for (const input of Object.keys(cliBuild.metafile.inputs).map((path) => resolve(root, path))) {
   if (!input.startsWith(core)) continue
   if ((await readFile(input, 'utf8')).includes('import.meta')) {
     console.error(`scripts/bundle.mjs: the command line's bundle takes in ${input}, which uses import.meta: import it from a module the bundle leaves out`)
@@ -117,7 +120,7 @@ for (const input of Object.keys(cliBuild.metafile.inputs).map((path) => resolve(
 }
 // Chunks of an earlier build are removed after this one is written, not before: every package's prepack runs
 // this script, and pnpm may pack @reload/cli while another's run is still writing.
-const written = new Set(Object.keys(cliBuild.metafile.outputs).map((path) => resolve(path)))
+const written = new Set(Object.keys(cliBuild.metafile.outputs).map((path) => resolve(root, path)))
 for (const file of await readdir(cliOut)) {
   if (!written.has(join(cliOut, file))) await rm(join(cliOut, file), { force: true })
 }
