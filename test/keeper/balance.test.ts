@@ -93,7 +93,8 @@ describe('reload run --workers: the keeper shares connections out', () => {
     process.kill(first, 'SIGKILL')
     const { match } = await keeper.fixture.waitFor(/worker 1 serves again \(worker=(\d+)/)
     const next = Number(match[1])
-    // The load's connections all went to the worker that served meanwhile; new ones reach the replacement.
+    // The load's connections went at once to the worker that served meanwhile; new ones reach the replacement
+    // (and the next test: so do the load's own, given back).
     await load.until((o) => o.length > from + 500, '500 answers after the kill')
     await answeredBy(keeper.url, [next, second])
     const outcomes = (await load.stop()).slice(from)
@@ -102,6 +103,36 @@ describe('reload run --workers: the keeper shares connections out', () => {
     expect(load.failures.length).toBeLessThanOrEqual(connections / 2)
     expect(outcomes.filter((o) => o.pid === second).length).toBeGreaterThan(0)
     expect(isAlive(keeper.pid)).toBe(true)
+  })
+
+  it('a worker of 2 SIGKILLed under keep-alive load: the clients that came back to the other are shared with the replacement once it is ready, and nothing fails beyond the dead one\'s in-flight requests', async () => {
+    const keeper = await startKeeper(['--workers', '2'])
+    const [first, second] = workers(keeper.fixture).map((w) => w.pid) as [number, number]
+    const connections = 16
+    const load = new Load(keeper.url, { connections }).start()
+    await load.servedBy(first, 20)
+    await load.servedBy(second, 20)
+    const from = keeper.fixture.lines.length
+    process.kill(first, 'SIGKILL')
+    const { match } = await keeper.fixture.waitFor(/worker 1 serves again \(worker=(\d+)/, { from, timeout: 15_000 })
+    const next = Number(match[1])
+    // The killed worker's clients reconnect at once, to the worker that serves; the replacement gets them back
+    // as the other answers its surplus with Connection: close.
+    await load.servedBy(next, 50)
+    const start = load.outcomes.length
+    await load.until((o) => o.length >= start + 1500, '1500 answers once the replacement serves')
+    const window = load.outcomes.slice(start, start + 1500)
+    const shares = [next, second].map((pid) => window.filter((o) => o.pid === pid).length / window.length)
+    const outcomes = await load.stop()
+    expect(outcomes.filter((o) => o.error === 'ECONNREFUSED')).toEqual([])
+    // At most one request per connection the dead worker had.
+    expect(load.failures.length).toBeLessThanOrEqual(connections / 2)
+    for (const share of shares) {
+      expect(share).toBeGreaterThan(0.3)
+      expect(share).toBeLessThan(0.7)
+    }
+    console.info(`after a SIGKILL of 2 workers' one: the replacement answered ${(shares[0] as number * 100).toFixed(1)}% and the other ` +
+      `${(shares[1] as number * 100).toFixed(1)}% of the next 1500; ${load.failures.length} failed in flight, 0 refused`)
   })
 
   it('a stopped worker holds at most the connection handed to it before it stopped answering, and that one is served by another worker once the stopped one is replaced', async () => {

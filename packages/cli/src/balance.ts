@@ -30,6 +30,8 @@ interface Handed { socket: Socket, listener: number, target: Target }
 // to another worker, unread). Long enough for a burst of connections on a busy machine.
 const ANSWER_WITHIN = 1000
 const EXIT_GRACE = 50
+// Fewer over its share than this, a worker keeps its connections: not worth a reconnect for.
+const SURPLUS = 2
 const ERROR_EVERY = 10_000
 
 /**
@@ -75,7 +77,26 @@ export class Balancer {
     this.#targets.set(worker.pid, target)
     for (const listener of listeners) this.#accept(listener)
     for (const { socket, listener } of this.#waiting.splice(0)) this.#route(socket, listener)
+    this.#share(target)
     return true
+  }
+
+  // A worker that becomes ready while the others hold every keep-alive client would get only new connections,
+  // for as long as those clients live: after a crash they come back at once to the workers that serve. Each
+  // worker over its share is asked to give the surplus back, one connection at its next answer; those clients
+  // come back here and go to the worker with the fewest.
+  #share (ready: Target): void {
+    const targets = [...this.#targets.values()].filter((t) => t.process.connected)
+    if (targets.length < 2) return
+    const open = (t: Target): number => t.open + t.unanswered.size
+    const fair = Math.ceil(targets.reduce((sum, t) => sum + open(t), 0) / targets.length)
+    for (const t of targets) {
+      const surplus = open(t) - fair
+      if (t === ready || surplus < SURPLUS) continue
+      this.#log.info({ worker: t.pid, count: surplus }, `worker pid ${t.pid} gives back ${surplus} of its ${open(t)} connections, each at its next answer, for the worker that is ready (pid ${ready.pid})`)
+      const message: HandoffMessage = { cmd: 'NODE_RELOAD_SHED', id: 0, count: surplus }
+      sendInternal(t.process as unknown as Channel, message, undefined, () => {})
+    }
   }
 
   /** `pid` drains (or is being killed): no new connection goes to it. */
@@ -149,7 +170,7 @@ export class Balancer {
   }
 
   #answer (message: HandoffMessage | undefined, target?: Target): void {
-    if (message === undefined || message.cmd === 'NODE_RELOAD_CONN') return
+    if (message === undefined || message.cmd === 'NODE_RELOAD_CONN' || message.cmd === 'NODE_RELOAD_SHED') return
     if (message.cmd === 'NODE_RELOAD_OPEN') {
       if (target !== undefined) target.open = message.open
       return

@@ -51,13 +51,14 @@ describe('the link codec', () => {
 })
 
 describe('the handoff messages', () => {
-  it('reads the three kinds a keeper and its worker send on the IPC channel, and nothing else', () => {
+  it('reads the kinds a keeper and its worker send on the IPC channel, and nothing else', () => {
     expect(encodeChild({ type: 'handoff', listeners: [0, 1] })).toBe('HANDOFF=0,1')
     expect(decodeHandoff({ cmd: 'NODE_RELOAD_CONN', id: 3, listener: 0 })).toEqual({ cmd: 'NODE_RELOAD_CONN', id: 3, listener: 0 })
     expect(decodeHandoff({ cmd: 'NODE_RELOAD_TOOK', id: 3, open: 5 })).toEqual({ cmd: 'NODE_RELOAD_TOOK', id: 3, open: 5 })
     expect(decodeHandoff({ cmd: 'NODE_RELOAD_NACK', id: 3 })).toEqual({ cmd: 'NODE_RELOAD_NACK', id: 3 })
     expect(decodeHandoff({ cmd: 'NODE_RELOAD_OPEN', id: 0, open: 2 })).toEqual({ cmd: 'NODE_RELOAD_OPEN', id: 0, open: 2 })
-    for (const message of [{ cmd: 'NODE_RELOAD_CONN', id: 3 }, { cmd: 'NODE_RELOAD_TOOK', id: 3 }, { cmd: 'NODE_RELOAD_CONN', id: '3', listener: 0 }, { cmd: 'NODE_HANDLE_ACK', id: 1 }]) {
+    expect(decodeHandoff({ cmd: 'NODE_RELOAD_SHED', id: 0, count: 8 })).toEqual({ cmd: 'NODE_RELOAD_SHED', id: 0, count: 8 })
+    for (const message of [{ cmd: 'NODE_RELOAD_CONN', id: 3 }, { cmd: 'NODE_RELOAD_TOOK', id: 3 }, { cmd: 'NODE_RELOAD_SHED', id: 0 }, { cmd: 'NODE_RELOAD_CONN', id: '3', listener: 0 }, { cmd: 'NODE_HANDLE_ACK', id: 1 }]) {
       expect(decodeHandoff(message)).toBeUndefined()
     }
   })

@@ -215,8 +215,8 @@ export class Ledger {
   }
 }
 
-// Tells the client not to reuse the socket, and makes Node close it once this response is written.
-function closeAfter (res: ServerResponse): void {
+/** Tells the client not to reuse the socket, and makes Node close it once this response is written. */
+export function closeAfter (res: ServerResponse): void {
   if (res.headersSent) return
   res.shouldKeepAlive = false
   if (res.hasHeader('connection')) res.setHeader('connection', 'close')

@@ -1,10 +1,14 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Server, Socket } from 'node:net'
+import { closeAfter } from '../drain/ledger.js'
 import { LISTEN_FDS_START } from '../protocol/fds.js'
 import { decodeHandoff, HANDOFF_PREFIX, type HandoffMessage } from '../protocol/link.js'
 import { closeHandle, hasInternalChannel, holdChannel, listenWithoutAccepting, onInternal, sendInternal, takeConnection, type Channel } from '../node/internals.js'
 import { debug } from '../log.js'
 
 const channel = process as unknown as Channel
+// How long a request to give connections back holds.
+const SHED_WITHIN = 5000
 
 /**
  * A keeper's worker whose keeper balances: its servers sit on the inherited listeners without accepting,
@@ -18,6 +22,10 @@ export class Handoff {
   /** Handed connections still open: the keeper sends the next ones where fewer are. */
   #open = 0
   #reporting = false
+  /** Connections the keeper asked this worker to give back, each at its next request. */
+  #shed = 0
+  #shedUntil = 0
+  readonly #shedding = new WeakSet<object>()
 
   /** Whether this process has the keeper's IPC channel to take connections on. */
   static available (): boolean { return hasInternalChannel(channel) }
@@ -39,15 +47,39 @@ export class Handoff {
     this.#servers.set(position, server)
     // No accepting handle keeps the loop alive now: the channel the connections come on does, while a server is on it.
     holdChannel(true)
+    // First among the listeners: a handler that answers at once has sent its headers when the next one runs.
+    server.prependListener('request', this.#onRequest)
     server.once('close', () => {
+      server.off('request', this.#onRequest)
       if (this.#servers.get(position) === server) this.#servers.delete(position)
       if (this.#servers.size === 0) holdChannel(false)
     })
     return true
   }
 
+  // Answered with `Connection: close`, a keep-alive client opens a new connection for its next request, which the
+  // keeper hands to the worker with the fewest: the way a worker that started while the others held every client
+  // (after a crash, they came back at once to the one serving) gets its share. Only after an answer, never an
+  // idle close, which a client's next request could cross.
+  readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.#shed === 0 || req.httpVersionMajor === 2 || this.#shedding.has(req.socket)) return
+    if (performance.now() > this.#shedUntil) {
+      this.#shed = 0
+      return
+    }
+    this.#shedding.add(req.socket)
+    this.#shed--
+    closeAfter(res)
+  }
+
   #receive (message: { cmd: string }, handle: object | undefined): void {
     const conn = decodeHandoff(message as HandoffMessage)
+    if (conn?.cmd === 'NODE_RELOAD_SHED') {
+      // The keeper's newest count replaces the last; clients quiet for a while are not worth moving later.
+      this.#shed = Math.max(0, Math.floor(conn.count))
+      this.#shedUntil = performance.now() + SHED_WITHIN
+      return
+    }
     if (conn?.cmd !== 'NODE_RELOAD_CONN' || handle === undefined) {
       if (handle !== undefined) closeHandle(handle)
       return

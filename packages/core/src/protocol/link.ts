@@ -153,6 +153,11 @@ export type HandoffMessage =
   | { cmd: 'NODE_RELOAD_NACK', id: number }
   /** Worker → keeper: handed connections closed; `open` are left (`id` is 0). */
   | { cmd: 'NODE_RELOAD_OPEN', id: number, open: number }
+  /**
+   * Keeper → worker: it has more than its share; answer the next requests of `count` connections with
+   * `Connection: close`, so their clients come back through the keeper to a worker with fewer (`id` is 0).
+   */
+  | { cmd: 'NODE_RELOAD_SHED', id: number, count: number }
 
 /** The handoff message in `message` (from Node's `internalMessage`), or undefined for anything else. */
 export function decodeHandoff (message: { cmd: string, [field: string]: unknown }): HandoffMessage | undefined {
@@ -163,6 +168,7 @@ export function decodeHandoff (message: { cmd: string, [field: string]: unknown 
     case 'NODE_RELOAD_TOOK':
     case 'NODE_RELOAD_OPEN': return typeof message.open === 'number' ? { cmd: message.cmd, id, open: message.open } : undefined
     case 'NODE_RELOAD_NACK': return { cmd: message.cmd, id }
+    case 'NODE_RELOAD_SHED': return typeof message.count === 'number' ? { cmd: message.cmd, id, count: message.count } : undefined
   }
   return undefined
 }
