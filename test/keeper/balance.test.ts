@@ -1,8 +1,9 @@
+import { writeFileSync } from 'node:fs'
 import http from 'node:http'
 import http2 from 'node:http2'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { closeAll, isAlive, Load, request, root, until, type Outcome } from '@reload/test-helpers'
+import { closeAll, isAlive, Load, request, root, tempDir, until, type Outcome } from '@reload/test-helpers'
 import { answeredBy, startKeeper, status, workers } from './helpers.js'
 
 afterEach(closeAll)
@@ -133,6 +134,49 @@ describe('reload run --workers: the keeper shares connections out', () => {
     }
     console.info(`after a SIGKILL of 2 workers' one: the replacement answered ${(shares[0] as number * 100).toFixed(1)}% and the other ` +
       `${(shares[1] as number * 100).toFixed(1)}% of the next 1500; ${load.failures.length} failed in flight, 0 refused`)
+  })
+
+  it('a worker asked to give connections back sends away only connections open then: clients that come after keep theirs', async () => {
+    const gateFile = join(tempDir(), 'gate')
+    writeFileSync(gateFile, '')
+    const keeper = await startKeeper(['--workers', '2', '--no-spare'], { env: { NODE_OPTIONS: `--require=${join(root, 'test/keeper/fixtures/boot-gate.cjs')}`, GATE_FILE: gateFile } })
+    const [first, second] = workers(keeper.fixture).map((w) => w.pid) as [number, number]
+    const idle: http.Agent[] = []
+    // Keep-alive clients that send one request and then sit idle on their connections.
+    const idleClients = async (count: number): Promise<number[]> => await Promise.all(Array.from({ length: count }, async () => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+      idle.push(agent)
+      const outcome = await request(`${keeper.url}/`, { agent })
+      expect(outcome.error).toBeUndefined()
+      return outcome.pid as number
+    }))
+    try {
+      expect(new Set(await idleClients(16))).toEqual(new Set([first, second]))
+      // The replacement stays booting while the dead worker's clients come back, all to the other.
+      writeFileSync(gateFile, 'slow')
+      const from = keeper.fixture.lines.length
+      process.kill(first, 'SIGKILL')
+      await keeper.fixture.waitFor(/worker 1 \(pid \d+\) exited/, { from })
+      expect(new Set(await idleClients(8))).toEqual(new Set([second]))
+      writeFileSync(gateFile, '')
+      const { match } = await keeper.fixture.waitFor(new RegExp(`worker pid ${second} gives back (\\d+) of its \\d+ connections.*ready \\(pid (\\d+)\\)`), { from, timeout: 15_000 })
+      expect(Number(match[1])).toBeGreaterThanOrEqual(4)
+      const next = Number(match[2])
+      // The clients it was asked about leave without another request.
+      for (const agent of idle.splice(0)) agent.destroy()
+      for (let i = 0; ; i++) {
+        const open = (await status(keeper.control)).workers.map((w: { connections: number }) => w.connections)
+        if (open.every((n: number) => n === 0)) break
+        if (i === 100) throw new Error(`the idle clients' connections are still open: ${open.join(', ')}`)
+      }
+      // New clients, each on one connection for all its requests: none is answered with Connection: close.
+      const round = await keepAliveRound(keeper.url, 16, 20)
+      expect(round.outcomes.filter((o) => o.error !== undefined)).toEqual([])
+      expect(round.byConnection.size).toBe(16)
+      expect([...perPid(round.byConnection).entries()].sort()).toEqual([next, second].map((pid) => [pid, 8]).sort())
+    } finally {
+      for (const agent of idle) agent.destroy()
+    }
   })
 
   it('a stopped worker holds at most the connection handed to it before it stopped answering, and that one is served by another worker once the stopped one is replaced', async () => {

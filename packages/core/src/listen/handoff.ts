@@ -22,10 +22,11 @@ export class Handoff {
   /** Handed connections still open: the keeper sends the next ones where fewer are. */
   #open = 0
   #reporting = false
-  /** Connections the keeper asked this worker to give back, each at its next request. */
-  #shed = 0
+  /** HTTP/1 connections open that have had a request, oldest first: what a request to give some back picks from. */
+  readonly #live = new Set<Socket>()
+  /** Those the keeper asked this worker to give back, each at its next request, until `#shedUntil`. */
+  readonly #shed = new Set<Socket>()
   #shedUntil = 0
-  readonly #shedding = new WeakSet<object>()
 
   /** Whether this process has the keeper's IPC channel to take connections on. */
   static available (): boolean { return hasInternalChannel(channel) }
@@ -62,21 +63,33 @@ export class Handoff {
   // (after a crash, they came back at once to the one serving) gets its share. Only after an answer, never an
   // idle close, which a client's next request could cross.
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    if (this.#shed === 0 || req.httpVersionMajor === 2 || this.#shedding.has(req.socket)) return
+    if (req.httpVersionMajor === 2) return
+    const socket = req.socket
+    if (!this.#live.has(socket)) {
+      this.#live.add(socket)
+      socket.once('close', () => {
+        this.#live.delete(socket)
+        this.#shed.delete(socket)
+      })
+    }
+    if (!this.#shed.delete(socket)) return
     if (performance.now() > this.#shedUntil) {
-      this.#shed = 0
+      this.#shed.clear()
       return
     }
-    this.#shedding.add(req.socket)
-    this.#shed--
     closeAfter(res)
   }
 
   #receive (message: { cmd: string }, handle: object | undefined): void {
     const conn = decodeHandoff(message as HandoffMessage)
     if (conn?.cmd === 'NODE_RELOAD_SHED') {
-      // The keeper's newest count replaces the last; clients quiet for a while are not worth moving later.
-      this.#shed = Math.max(0, Math.floor(conn.count))
+      // Connections open now, so that a later client is never sent away for an imbalance gone since. The
+      // keeper's newest count replaces the last; clients quiet for a while are not worth moving later.
+      this.#shed.clear()
+      for (const socket of this.#live) {
+        if (this.#shed.size >= conn.count) break
+        this.#shed.add(socket)
+      }
       this.#shedUntil = performance.now() + SHED_WITHIN
       return
     }
