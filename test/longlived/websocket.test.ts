@@ -102,19 +102,21 @@ describe('WebSocket (ws) across a reload', () => {
     const ws = url.replace(/^http/, 'ws')
     const clients = Array.from({ length: n }, () => open(ws))
     expect(await Promise.all(clients.map(async (c) => await c.pid()))).toEqual([pid, pid, pid])
+    const signalled = Date.now()
     fixture.signal('SIGHUP', pid)
     const next = await fixture.ready(2)
     await fixture.waitFor(new RegExp(`^reload\\[${pid}\\]: warn: ${n} upgraded connections \\(WebSockets\\?\\) are open and nothing closes them`))
-    const draining = Number((await fixture.waitFor(new RegExp(`^drain began at (\\d+) \\(pid ${pid}\\)$`))).match[1])
+    await fixture.waitFor(new RegExp(`^drain began at (\\d+) \\(pid ${pid}\\)$`))
     // Still served by the old pid while the drain waits.
     expect(await Promise.all(clients.map(async (c) => await c.pid()))).toEqual([pid, pid, pid])
     const closes = await Promise.all(clients.map(async (c) => await c.ended))
     await fixture.waitFor(new RegExp(`^reload\\[${pid}\\]: warn: drainTimeout \\(${drainTimeout} ms\\) reached: cut 0 requests on ${n} connections`))
     await fixture.gone(pid)
     expect(countBy(closes, (c) => c.code)).toEqual({ 1006: n })
-    // Cut at the deadline, not before, from when the old pid's drain began by its own clock (the `draining` line's
-    // arrival here came 245 ms late once on a busy CI run); the close is seen here a little after it happened.
-    for (const close of closes) expect(close.at - draining).toBeGreaterThanOrEqual(drainTimeout - 50)
+    // Cut at the deadline, not before. The drain's clock starts after the signal; neither the `draining` line's
+    // arrival here (245 ms late once on a busy CI run) nor the app's own time of the drain event (52 ms after the
+    // drain's start once) bounds it from below. A timer may fire a millisecond early by the wall clock.
+    for (const close of closes) expect(close.at - signalled).toBeGreaterThanOrEqual(drainTimeout - 2)
     expect(await open(ws).pid()).toBe(next)
   })
 })
