@@ -25,6 +25,11 @@ interface Target {
 
 interface Handed { socket: Socket, listener: number, target: Target }
 
+// What a worker holds, as the keeper counts it: open as it last said, and handed but not yet answered for.
+function open (t: Target): number {
+  return t.open + t.unanswered.size
+}
+
 // A worker that has not answered for a connection handed this long ago is passed over while another can
 // take them: a stopped or hung worker gets no more until the keeper replaces it (what it holds then goes
 // to another worker, unread). Long enough for a burst of connections on a busy machine.
@@ -88,7 +93,6 @@ export class Balancer {
   #share (ready: Target): void {
     const targets = [...this.#targets.values()].filter((t) => t.process.connected)
     if (targets.length < 2) return
-    const open = (t: Target): number => t.open + t.unanswered.size
     const fair = Math.ceil(targets.reduce((sum, t) => sum + open(t), 0) / targets.length)
     for (const t of targets) {
       const surplus = open(t) - fair
@@ -164,7 +168,7 @@ export class Balancer {
     let best: Target | undefined
     for (let i = 0; i < candidates.length; i++) {
       const t = candidates[(start + i) % candidates.length] as Target
-      if (best === undefined || t.open + t.unanswered.size < best.open + best.unanswered.size) best = t
+      if (best === undefined || open(t) < open(best)) best = t
     }
     return best
   }
