@@ -82,7 +82,9 @@ export class Balancer {
     this.#targets.set(worker.pid, target)
     for (const listener of listeners) this.#accept(listener)
     for (const { socket, listener } of this.#waiting.splice(0)) this.#route(socket, listener)
-    this.#share(target)
+    // After the keeper's reaction to this one being ready: the worker it replaces (a hung one, one over its memory
+    // cap, an old generation's in a roll) leaves the count first, and gives back all it holds as it drains.
+    setImmediate(() => { if (this.#targets.get(target.pid) === target) this.#share(target) })
     return true
   }
 
