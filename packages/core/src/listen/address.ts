@@ -47,8 +47,10 @@ export function normalizeListenArgs (args: unknown[]): Call {
 
 export function canonicalIp (host: string): string {
   const family = isIP(host)
-  if (family === 0) return host
-  return new SocketAddress({ address: host, family: family === 6 ? 'ipv6' : 'ipv4' }).address
+  // Node's IPv4 form has no leading zeros, so what isIP() accepts is already written one way only; SocketAddress
+  // costs a worker's first listen() a module load and a validation.
+  if (family !== 6) return host
+  return new SocketAddress({ address: host, family: 'ipv6' }).address
 }
 
 /** Whether an inherited socket's address is the one a `listen()` asks for. */
