@@ -11,7 +11,7 @@ import { get } from './recorder.mjs'
 
 const host = '127.0.0.1'
 /** The `reload` command of @reload/cli, run with this Node. */
-export const reloadBin = fileURLToPath(new URL('../../packages/cli/bin/reload.js', import.meta.url))
+export const reloadBin = fileURLToPath(new URL('../../packages/cli/bin/reload.cjs', import.meta.url))
 
 /**
  * Polls `url` (one GET on a fresh connection every 10 ms) until each of `pids` has answered, up to `ms`:

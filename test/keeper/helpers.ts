@@ -5,7 +5,7 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { logArrivals, request, root, startProcess, tempDir, which, type Fixture, type Outcome, type StartOptions } from '@reload/test-helpers'
 
-export const reloadBin = join(root, 'packages/cli/bin/reload.js')
+export const reloadBin = join(root, 'packages/cli/bin/reload.cjs')
 export const plainApp = join(root, 'test/keeper/fixtures/plain-app.js')
 
 export interface Keeper {

@@ -69,7 +69,7 @@ export async function run (options: RunOptions): Promise<number | undefined> {
   server.on('error', (err) => log.warn({}, `control socket: ${err.message}`))
   if (options.pidFile !== undefined) {
     try {
-      // However it is launched (`reload run`, `node …/reload.js run`), a keeper's command line names reload.
+      // However it is launched (`reload run`, `node …/reload.cjs run`), a keeper's command line names reload.
       writePidFile(options.pidFile, process.pid, { unlessHeldBy: /reload/ })
     } catch (err) {
       if (err instanceof ReloadError) return failed(err)
