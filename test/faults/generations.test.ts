@@ -16,13 +16,14 @@ describe('generations (hardening cases 2 and 9)', () => {
     fixture.signal('SIGHUP', pid)
     const { match } = await fixture.waitFor(/starting generation 2 \(child=(\d+)/)
     const abandoned = Number(match[1])
-    await fixture.waitFor(new RegExp(`^listening on \\S+ \\(pid ${abandoned}\\)$`))
-    // Both generations accept on the one socket now, and which one wins a connection is up to the
-    // scheduler: the old one, stopped for a moment, leaves the next connections to the new one.
+    // Both generations accept on the one socket once the new one listens, and which one wins a connection
+    // is up to the scheduler: the old one, stopped, leaves them to the new one. Stopped from the new one's
+    // spawn, its readyTimeout cannot run out before the new one has taken them, however slow that start is.
     const load = new Load(url, { connections: 8, slowEvery: 4, slow: 0.3 })
     let slow: Promise<Outcome>
     fixture.signal('SIGSTOP', pid)
     try {
+      await fixture.waitFor(new RegExp(`^listening on \\S+ \\(pid ${abandoned}\\)$`), { timeout: 20_000 })
       // Outlives the old code's 5 s grace between SIGTERM and SIGKILL.
       const inFlight = await fixture.inFlight(`${url}/?sleep=7`, { timeout: 20_000 })
       expect(inFlight.pid).toBe(abandoned)

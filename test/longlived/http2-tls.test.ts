@@ -35,9 +35,10 @@ describe('HTTP/2 over TLS with allowHTTP1', () => {
         await h1.servedBy(old, 10)
         const client = new H2Client(url, { ca })
         pinned.push(client)
-        const stream = client.get(`/?sleep=${SLOW}`)
+        // SLOW seconds and not before the drain began: a fixed time alone could end before a slow handover did.
+        const stream = client.get(`/?sleep=${SLOW}&until=drain`)
         await client.ping()
-        const request = await fixture.inFlight(`${url}/?sleep=${SLOW}`, { ca })
+        const request = await fixture.inFlight(`${url}/?sleep=${SLOW}&until=drain`, { ca })
         expect(request.pid).toBe(old)
         slow.push({ pid: old, h2: stream, h1: request.response })
         fixture.signal('SIGHUP', old)
@@ -85,7 +86,8 @@ describe('Fastify with http2: true and the reload plugin', () => {
         await load.servedBy(old, 10)
         const client = new H2Client(url)
         pinned.push(client)
-        slow.push({ pid: old, outcome: client.get(`/?sleep=${SLOW}`) })
+        // SLOW seconds and not before the drain began: a fixed time alone could end before a slow handover did.
+        slow.push({ pid: old, outcome: client.get(`/?sleep=${SLOW}&until=drain`) })
         await client.ping()
         fixture.signal('SIGHUP', old)
         pids.push(await fixture.ready(n))
