@@ -91,6 +91,8 @@ longlived, not supervision, not start); or some of them, comma-separated (overhe
                 longlived example with a few clients, and one hang and a few seconds of leak under
                 \`reload run\` (supervision, ours only); exits 1 if ours failed a request or anything
                 broke. Writes no results. About 40 s.
+  report <run>  node bench/run.mjs report bench/results/<dir>/<stamp>.json: that run's report again, with
+                this checkout's report code, into latest.md beside it (the figures are the run's own).
 
 Options (defaults are the full run's):
   --frameworks=http,fastify,express,koa   --systems=ours,naive,pm2
@@ -211,6 +213,19 @@ function number (name, min) {
 }
 
 const part = positionals[0] ?? 'all'
+// `report <run>.json`: the report of a run already made, rendered again with this checkout's report code into
+// latest.md beside it (a run's figures stay as measured; only how they are summed up changes).
+if (part === 'report') {
+  const from = positionals[1]
+  if (from === undefined || !existsSync(from)) {
+    console.error(`report expects the path of a run's JSON (bench/results/<dir>/<stamp>.json), instead got ${from ?? 'nothing'}\n\n${usage}`)
+    process.exit(2)
+  }
+  const md = report(JSON.parse(readFileSync(from, 'utf8')))
+  writeFileSync(join(dirname(from), 'latest.md'), md)
+  console.log(md)
+  process.exit(0)
+}
 const chosen = part === 'all' ? partsAll : part.split(',').filter(Boolean)
 const unknown = chosen.filter((p) => !parts.includes(p) && !(p === 'smoke' && chosen.length === 1))
 if (flags.help || positionals.length > 1 || chosen.length === 0 || unknown.length > 0) {

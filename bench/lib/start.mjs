@@ -284,8 +284,7 @@ async function sampleRounds (node, { app, rounds, serve, register, s, kinds, cac
     targets: {
       worker: verdict(r.worker, { atMost: startTarget }),
       cold: verdict(r.cold, { atMost: startTarget }),
-      restart: verdict(r.restart, { atMost: startTarget }),
-      entry: entryDelta.median <= entryTarget ? 'met' : 'not met'
+      restart: verdict(r.restart, { atMost: startTarget })
     },
     samples: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v.map((x) => round(x))]))
   }
@@ -326,7 +325,7 @@ export function startLine (r) {
   return `start · ${r.version} · ${r.app}: spawn → first answer (medians of ${r.rounds}): alone ${fmt(r.alone.median)} ms, -r register ${fmt(r.register.median)} ms, ` +
     `reload run ${fmt(k.total.median)} ms (its worker ${fmt(k.worker.median)} ms, restarted ${fmt(k.restart.median)} ms, without the spare ${fmt(r.noSpare?.restart.median)} ms, first of all ${fmt(r.cold?.worker.median)} ms); ` +
     `worker ÷ alone ${ci(r.ratios.worker)} ${r.targets.worker}, first of all ÷ alone ${ci(r.ratios.cold)} ${r.targets.cold}, restarted ÷ alone ${ci(r.ratios.restart)} ${r.targets.restart} (target ≤ ${startTarget}); ` +
-    `the preload's own cost ${fmt(r.entry.delta.median)} ms ${r.targets.entry} (target ≤ ${entryTarget} ms); ` +
+    `the preload's own cost ${fmt(r.entry.delta.median)} ms in this row's pairs (target ≤ ${entryTarget} ms, on all the pairs of a Node: see the report); ` +
     `compile cache ÷ none: worker ${ci(r.ratios.cacheWorker)}, restarted ${ci(r.ratios.cacheRestart)}`
 }
 
@@ -339,6 +338,25 @@ export function startProblems (part) {
 }
 
 const mark = (v) => (v === 'met' ? '✅ met' : v === 'not met' ? '❌ not met' : '⚠️ unresolved')
+
+/**
+ * The preload's own cost per Node, from every pair of the part's rows of that Node: the app plays no part in
+ * `-e 0`, so each row's pairs measure the same two commands, and one row's 15 pairs alone move with the
+ * machine by more than the target's margin (seen: 12 ms in one row, 6.4 and 8.3 in the others of that Node).
+ */
+export function entryByNode (rows) {
+  const byNode = new Map()
+  for (const r of rows ?? []) {
+    if (r.error !== undefined || r.samples?.entry === undefined) continue
+    const deltas = byNode.get(r.version) ?? []
+    r.samples.entry.forEach((t, i) => deltas.push(t - r.samples.plain[i]))
+    byNode.set(r.version, deltas)
+  }
+  return [...byNode].map(([version, deltas]) => {
+    const delta = spread(deltas)
+    return { version, pairs: deltas.length, delta, target: delta.median <= entryTarget ? 'met' : 'not met' }
+  })
+}
 
 /** The part's section of the report. */
 export function startMarkdown (part) {
@@ -375,9 +393,12 @@ export function startMarkdown (part) {
     const x = r.ratios
     lines.push(`| ${r.version} | ${r.app} | ${ci(x.register)} | ${ci(x.keeper)} | **${ci(x.worker)}** ${mark(r.targets.worker)} | **${ci(x.restart)}** ${mark(r.targets.restart)} | ` +
       `**${ci(x.cold)}** ${mark(r.targets.cold)} | ${ci(x.coldRestart)} | ${ci(x.noSpareRestart)} | ${ci(x.spare)} | ${ci(x.noCache)}, ${ci(x.noCacheRestart)} | ${ci(x.cacheWorker)}, ${ci(x.cacheRestart)} | ` +
-      `${ci(x.entry)}, **${fmt(r.entry.delta.median)} ms** ${mark(r.targets.entry)} |`)
+      `${ci(x.entry)}, ${fmt(r.entry.delta.median)} ms (this row's pairs) |`)
   }
+  lines.push('', "**The preload's own cost, per Node**: every pair of its rows together (the app plays no part in `-e 0`).", '',
+    '| Node | pairs | with − without, median (min–max), ms | target |', '|---|---|---|---|')
+  for (const e of entryByNode(part.rows)) lines.push(`| ${e.version} | ${e.pairs} | **${mid(e.delta)}** | ${mark(e.target)} |`)
   lines.push('', `**Targets:** a worker's time to first answer ≤ ${startTarget} × the app alone, judged on the 95% interval (met when all of it is at most ` +
-    `${startTarget}); the preload's own cost ≤ ${entryTarget} ms, on the median difference.`, '')
+    `${startTarget}); the preload's own cost ≤ ${entryTarget} ms, on the median difference of all the pairs of a Node.`, '')
   return lines
 }
