@@ -169,6 +169,8 @@ export interface StartOptions {
   cwd?: string
   /** Another command than node, such as `unshare` or `systemd-socket-activate`; then `args` is its argv. */
   command?: string
+  /** How long startServer() waits for the first generation to listen and be ready, each (ms). */
+  startTimeout?: number
 }
 
 /**
@@ -194,8 +196,9 @@ export function nodeArgs (script: string): string[] {
 /** Starts a server script and waits for `listening on http(s)://host:port`; returns the fixture and its URL. */
 export async function startServer (script: string, options: StartOptions = {}): Promise<{ fixture: Fixture, url: string, pid: number }> {
   const fixture = startProcess(script, { ...options, env: { PORT: '0', ...options.env } })
-  const { match } = await fixture.waitFor(/listening on (https?:\/\/\S+)/, { timeout: 15_000 })
-  const pid = await fixture.ready(1)
+  const timeout = options.startTimeout ?? 15_000
+  const { match } = await fixture.waitFor(/listening on (https?:\/\/\S+)/, { timeout })
+  const pid = await fixture.ready(1, timeout)
   return { fixture, url: (match[1] as string).replace('localhost', '127.0.0.1'), pid }
 }
 

@@ -4,9 +4,9 @@ import { badRefusals, delayProxy, drainTimes, H2Client, H2Load, run, SHUTDOWN_NO
 
 const app = 'examples/http2/server.js'
 const WINDOW = 1000
-// Seconds a pinned slow stream takes: it must outlast the handover (a few hundred ms, more on a busy
+// Seconds a pinned slow stream takes: it must outlast the handover (a few hundred ms, over 2 s on a busy CI
 // machine) to be in flight when the drain begins; the `draining (requests=…)` line proves it was.
-const SLOW = 2
+const SLOW = 4
 // curl's slow request: it is still running when its GOAWAYs arrive, whatever the handover took of it.
 const CURL_SLOW = 4
 // What a generation may take beyond that to exit: the streams' last bytes and the process's own exit.
