@@ -1,6 +1,6 @@
 // reload dev starts the next worker as soon as one is ready; it waits, Node booted and the preloads loaded,
 // for the save to load the app (packages/cli/src/dev-roll.ts, dev-preload.ts).
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { closeAll, get, isAlive, Load, root, tempDir, until } from '@reload/test-helpers'
@@ -28,6 +28,23 @@ describe('reload dev: the worker that waits for the save', () => {
     dev.edit(ts('2'))
     expect(await nextReady(dev, from)).toBe(waiting)
     expect((await get(dev.url)).body).toBe(`ospid:${waiting} version=2`)
+  })
+
+  it('an --import in NODE_OPTIONS from a folder whose name has a space (quoted) loads before the save, once', async () => {
+    // A package's module, as a tracer or a loader installed in the app's folder would be; it says when it loads.
+    const folder = join(tempDir(), 'my app', 'node_modules', 'probe')
+    mkdirSync(folder, { recursive: true })
+    const probe = join(folder, 'index.mjs')
+    writeFileSync(probe, "console.log('probe loaded pid=' + process.pid)\n")
+    const dev = await startDev([], { env: { NODE_OPTIONS: `--import "${probe}"` } })
+    const waiting = await waitingWorker(dev.fixture)
+    const loaded = `probe loaded pid=${waiting}`
+    await dev.fixture.waitFor(new RegExp(`^${loaded}$`))
+    const from = dev.fixture.lines.length
+    dev.edit(version('2'))
+    expect(await nextReady(dev, from)).toBe(waiting)
+    expect((await get(dev.url)).body).toBe(`ospid:${waiting} version=2`)
+    expect(dev.fixture.lines.filter((l) => l.text === loaded)).toHaveLength(1)
   })
 
   it('a save while the new code starts: that start is stopped, the last save answers, and no request fails', async () => {

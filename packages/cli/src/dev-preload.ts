@@ -9,6 +9,7 @@ import { connect } from 'node:net'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { resolvePackage } from './dev-resolve.js'
+import { nodeOptionsWords } from './node-options.js'
 
 const self = import.meta.url
 const spare = process.env.RELOAD_DEV_SPARE
@@ -26,7 +27,7 @@ else process.env.NODE_OPTIONS = rest
 
 /** The words of NODE_OPTIONS after this preload, then the command line's options: what Node runs next, in order. */
 function optionsAfter (): string[] {
-  const words = given.split(/\s+/).filter((w) => w !== '')
+  const words = nodeOptionsWords(given)
   return [...words.slice(words.findIndex((w) => w.replace(/^--import=/, '') === self) + 1), ...process.execArgv]
 }
 
@@ -57,7 +58,7 @@ function importsBeforeSave (): string[] {
   const base = pathToFileURL(`${cwd}/`)
   const urls: string[] = []
   // Conditions of the user's own make a package resolve otherwise than resolvePackage() knows.
-  const conditions = [...given.split(/\s+/), ...process.execArgv].some((w) => /^(-C|--conditions)(=|$)/.test(w))
+  const conditions = [...nodeOptionsWords(given), ...process.execArgv].some((w) => /^(-C|--conditions)(=|$)/.test(w))
   for (const specifier of valuesOf(optionsAfter(), '--import')) {
     // As Node's resolver reads a path (relative to the working folder), so the module is the one Node runs.
     const isPath = /^(file:|\/|\.\.?\/)/.test(specifier)
