@@ -92,7 +92,9 @@ export class Fixture {
    */
   async inFlight (url: string, options?: RequestOptions): Promise<{ pid: number, response: Promise<Outcome> }> {
     const { url: target, id } = marked(url)
-    const response = request(target, options)
+    // Such a request is meant to last until the server acts on it (a drain, a cut, a release), which on a
+    // busy machine may be well past the client's usual 10 s: the test's own timeout bounds it.
+    const response = request(target, { timeout: 120_000, ...options })
     const arrival = this.arrival(id)
     arrival.catch(() => {})
     const ended = response.then((outcome) => new Error(`GET ${target} ended before it was seen arriving: ${JSON.stringify(outcome)}`))

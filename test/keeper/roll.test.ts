@@ -93,7 +93,9 @@ describe('reload run: rolling reloads', () => {
   })
 
   it('a replacement that never gets ready is stopped after --ready-timeout; the old worker serves on', async () => {
-    const keeper = await startKeeper(['--ready-timeout', '1500'])
+    // It is the first worker's too: long enough for a cold start while seven other test files load both
+    // cores (1.5 s was not, on CI).
+    const keeper = await startKeeper(['--ready-timeout', '5s'])
     const [first] = workers(keeper.fixture).map((w) => w.pid)
     keeper.behave('hang')
     const failed = await cli(['reload', '--wait', '--control', keeper.control])
