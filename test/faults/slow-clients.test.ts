@@ -8,9 +8,10 @@ afterEach(cleanUp)
 // The drain closes idle and half-sent connections a tenth of this before it ends: 250 ms, enough for
 // their close to land on a busy machine.
 const drainTimeout = 2500
-// Between the old generation's exit and the test seeing it (the exit event, a busy machine). Still far
-// below what a drain that waited for the clients would take (5 s idle grace, 60 s headersTimeout).
-const slack = 1000
+// Between the old generation's exit and the test seeing it (the exit event, a busy machine: 1.3 s late
+// with the suite beside six busy loops). Still below what a drain that waited for the clients would take
+// (5 s idle grace, 60 s headersTimeout).
+const slack = 2400
 
 describe('slow clients during a drain', () => {
   it('slowloris headers: the drain closes them and ends within drainTimeout, exit 0; other clients see 0 failures', async () => {
