@@ -52,7 +52,8 @@ describe('HTTP/2: sessions told to go away while their clients keep sending', ()
     expect(isAlive(pid)).toBe(true)
     expect(failed).toEqual([])
     // That the churn really ran, not how fast: on a quiet machine it answers tens of thousands, and busy
-    // 2-core CI machines answered 953, then 144, in the 6 s (each answer is a stream served mid-churn).
-    expect(answered).toBeGreaterThan(50)
+    // 2-core CI machines answered 953, then 144, in the 6 s, and 32 beside six busy loops (each answer is
+    // a stream served mid-churn).
+    expect(answered).toBeGreaterThan(10)
   })
 })
