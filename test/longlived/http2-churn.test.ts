@@ -51,9 +51,9 @@ describe('HTTP/2: sessions told to go away while their clients keep sending', ()
     expect(died ? fixture.output.slice(-500) : '').toBe('')
     expect(isAlive(pid)).toBe(true)
     expect(failed).toEqual([])
-    // That the churn really ran, not how fast: on a quiet machine it answers tens of thousands, and busy
-    // 2-core CI machines answered 953, then 144, in the 6 s, and 32 beside six busy loops (each answer is
-    // a stream served mid-churn).
-    expect(answered).toBeGreaterThan(10)
+    // That the churn really ran, not how fast: streams reached sessions being told to go away, and each was
+    // answered or refused unprocessed. How many were answered is up to the machine: tens of thousands on a
+    // quiet one, 953 then 144 on busy 2-core CI machines, none beside eight busy loops (5888 refused).
+    expect(answered + refused).toBeGreaterThan(100)
   })
 })
