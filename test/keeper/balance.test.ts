@@ -190,10 +190,16 @@ describe('reload run --workers: the keeper shares connections out', () => {
       for (let i = 0; i < 30; i++) outcomes.push(await request(`${keeper.url}/`, { timeout: 15_000 }))
       expect(outcomes.filter((o) => o.error !== undefined).map((o) => o.error)).toEqual([])
       expect(outcomes.filter((o) => o.pid === stopped)).toEqual([])
-      // One connection at most waited for the stopped worker's replacement; the others were answered at once.
-      expect(outcomes.filter((o) => o.ms > 1000).length).toBeLessThanOrEqual(1)
       expect(outcomes.filter((o) => o.pid === other).length).toBeGreaterThan(0)
-      await keeper.fixture.waitFor(new RegExp(`worker \\d \\(pid ${stopped}\\).*(?:unresponsive|not answered)`), { timeout: 15_000 })
+      const { index } = await keeper.fixture.waitFor(new RegExp(`worker \\d \\(pid ${stopped}\\).*(?:unresponsive|not answered)`), { timeout: 15_000 })
+      const noticed = (keeper.fixture.lines[index] as { at: number }).at
+      // The connection handed to the stopped worker waited until the keeper noticed it, then was served by
+      // another: the longest request, in flight when the notice came (its log line may reach the test just
+      // after the answer). The requests go one after another, so no other could be handed to the stopped
+      // worker meanwhile; how long the rest took is up to the machine (on a busy CI one, two took over 1 s).
+      const longest = outcomes.reduce((a, b) => (b.ms > a.ms ? b : a))
+      expect(longest.start).toBeLessThan(noticed)
+      expect(longest.start + longest.ms).toBeGreaterThan(noticed - 250)
     } finally {
       try { process.kill(stopped, 'SIGCONT') } catch {}
     }
