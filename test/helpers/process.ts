@@ -33,20 +33,23 @@ export class Fixture {
   /** Every pid that announced itself: generations, and children that started. */
   readonly pids = new Set<number>()
   #waiters = new Set<() => void>()
-  #partial = ''
   exit: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 
   constructor (child: ChildProcess) {
     this.child = child
     if (child.pid !== undefined) this.pids.add(child.pid)
-    const read = (chunk: Buffer): void => {
-      this.#partial += chunk.toString('utf8')
-      const parts = this.#partial.split('\n')
-      this.#partial = parts.pop() ?? ''
-      for (const text of parts) this.#add(text)
+    // Each stream keeps its own unfinished line: a chunk of one that ends mid-line must not take in the other's.
+    const reader = (): (chunk: Buffer) => void => {
+      let partial = ''
+      return (chunk) => {
+        partial += chunk.toString('utf8')
+        const parts = partial.split('\n')
+        partial = parts.pop() ?? ''
+        for (const text of parts) this.#add(text)
+      }
     }
-    child.stdout?.on('data', read)
-    child.stderr?.on('data', read)
+    child.stdout?.on('data', reader())
+    child.stderr?.on('data', reader())
     this.exit = once(child, 'exit').then(([code, signal]) => ({ code, signal }))
   }
 
