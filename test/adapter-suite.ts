@@ -84,8 +84,7 @@ export function adapterSuite (adapter: string, variants: Variant[]): void {
           }
         }
         throw new Error(`every handover outlasted its slow request (up to ${held * 4} s); output:\n${fixture.output}`)
-        // Three tries, each a handover and a drain: on a busy machine a handover alone took over 5 s.
-      }, 120_000)
+      }, 120_000) // three tries, each a handover and a drain: on a busy machine a handover alone took over 5 s
 
       it(`${reloads} reloads in a row under keep-alive load: zero failed requests, zero non-2xx`, async () => {
         const { fixture, url, pid } = await start()
